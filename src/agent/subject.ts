@@ -1,0 +1,174 @@
+// Client for native/subject.c: the workload process whose memory is reclaimed.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { createServer, type Socket } from 'node:net';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JsonLineChannel } from './lines.js';
+
+export type MapKind = 'anon-private' | 'anon-shared' | 'file-private' | 'file-shared' | 'memfd' | 'hugetlb';
+export type Advice = 'free' | 'cold' | 'pageout' | 'dontneed' | 'willneed' | 'hugepage' | 'nohugepage';
+
+export interface MapOptions {
+  path?: string;
+  locked?: boolean;
+  thp?: boolean;
+  /** For file kinds: map the file as it is instead of recreating it. */
+  keep?: boolean;
+}
+
+export interface Mapping {
+  id: number;
+  kind: MapKind;
+  addr: bigint;
+  pages: number;
+  bytes: number;
+  locked: boolean;
+  thp: boolean | null;
+  path?: string;
+}
+
+export interface BadPage {
+  map: number;
+  page: number;
+  addr: bigint;
+  expect: string;
+  found: string;
+}
+
+export interface VerifyResult {
+  checked: number;
+  badCount: number;
+  bad: BadPage[];
+}
+
+/** A command the subject refused; code is an errno name or EUSAGE. */
+export class SubjectError extends Error {
+  constructor(readonly command: string, readonly code: string, readonly errno: number, msg: string) {
+    super(`subject '${command}': ${code}: ${msg}`);
+  }
+}
+
+type Reply = Record<string, unknown> & { ok: boolean };
+type Range = { first?: number; count?: number };
+
+const rangeArgs = (r: Range = {}) =>
+  r.first === undefined ? '' : r.count === undefined ? ` ${r.first}` : ` ${r.first} ${r.count}`;
+
+function toMapping(m: Record<string, unknown>): Mapping {
+  return { ...(m as unknown as Mapping), addr: BigInt(m.addr as string) };
+}
+
+let forkSeq = 0;
+
+export class Subject {
+  private constructor(
+    readonly pid: number,
+    private readonly channel: JsonLineChannel,
+    private readonly onClose: () => void,
+    readonly child?: ChildProcess,
+  ) {}
+
+  /** Starts `binary args…` as a subject; `spawnOptions` can set uid/gid. */
+  static async spawn(binary: string, spawnOptions: SpawnOptions = {}, args: readonly string[] = []): Promise<Subject> {
+    const child = spawn(binary, args, { ...spawnOptions, stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    const channel = new JsonLineChannel(child.stdout!, child.stdin!, `subject ${child.pid}`);
+    return new Subject(child.pid!, channel, () => child.stdin!.end(), child);
+  }
+
+  private async cmd(line: string): Promise<Reply> {
+    const r = (await this.channel.request(line)) as Reply;
+    if (!r.ok) throw new SubjectError(line, String(r.error), Number(r.errno), String(r.msg));
+    return r;
+  }
+
+  async map(kind: MapKind, pages: number, o: MapOptions = {}): Promise<Mapping> {
+    const words = ['map', kind, String(pages)];
+    if (o.path !== undefined) words.push(o.path);
+    if (o.locked) words.push('locked');
+    if (o.thp !== undefined) words.push(o.thp ? 'thp' : 'nothp');
+    if (o.keep) words.push('keep');
+    return toMapping((await this.cmd(words.join(' '))).map as Record<string, unknown>);
+  }
+
+  async unmap(id: number, r?: Range): Promise<void> {
+    await this.cmd(`unmap ${id}${rangeArgs(r)}`);
+  }
+
+  async touch(id: number, how: 'read' | 'write', r?: Range): Promise<number> {
+    return (await this.cmd(`touch ${id} ${how}${rangeArgs(r)}`)).pages as number;
+  }
+
+  async mlock(id: number, r?: Range): Promise<void> {
+    await this.cmd(`mlock ${id}${rangeArgs(r)}`);
+  }
+
+  async munlock(id: number, r?: Range): Promise<void> {
+    await this.cmd(`munlock ${id}${rangeArgs(r)}`);
+  }
+
+  async madvise(id: number, advice: Advice, r?: Range): Promise<void> {
+    await this.cmd(`madvise ${id} ${advice}${rangeArgs(r)}`);
+  }
+
+  async msync(id: number, how: 'sync' | 'async' | 'invalidate' = 'sync'): Promise<void> {
+    await this.cmd(`msync ${id} ${how}`);
+  }
+
+  async verify(id?: number): Promise<VerifyResult> {
+    const r = await this.cmd(id === undefined ? 'verify' : `verify ${id}`);
+    const bad = (r.bad as Array<Record<string, unknown>>).map((b) => ({ ...(b as unknown as BadPage), addr: BigInt(b.addr as string) }));
+    return { checked: r.checked as number, badCount: r.badCount as number, bad };
+  }
+
+  async info(): Promise<{ pid: number; ppid: number; pageSize: number; maps: Mapping[] }> {
+    const r = await this.cmd('info');
+    return { pid: r.pid as number, ppid: r.ppid as number, pageSize: r.pageSize as number, maps: (r.maps as Array<Record<string, unknown>>).map(toMapping) };
+  }
+
+  /** Forks; the child keeps every mapping and answers on a channel of its own. */
+  async fork(): Promise<Subject> {
+    const path = join(tmpdir(), `reclaim-subject-${process.pid}-${++forkSeq}.sock`);
+    rmSync(path, { force: true });
+    const server = createServer();
+    const accepted = new Promise<Socket>((resolve, reject) => {
+      server.once('connection', resolve);
+      server.once('error', reject);
+    });
+    await new Promise<void>((resolve, reject) => server.listen(path, resolve).once('error', reject));
+    try {
+      const reply = await this.cmd(`fork ${path}`);
+      const sock = await accepted;
+      const channel = new JsonLineChannel(sock, sock, `subject ${reply.child}`);
+      const hello = (await channel.next()) as Reply;
+      if (hello.hello !== reply.child) throw new Error(`fork: child ${String(reply.child)} greeted as ${String(hello.hello)}`);
+      return new Subject(reply.child as number, channel, () => sock.end());
+    } finally {
+      server.close();
+      rmSync(path, { force: true });
+    }
+  }
+
+  /** Reaps a forked child of this subject. */
+  async wait(pid: number): Promise<{ exit?: number; signal?: number }> {
+    const r = await this.cmd(`wait ${pid}`);
+    return { exit: r.exit as number | undefined, signal: r.signal as number | undefined };
+  }
+
+  /** Asks the subject to exit; for a spawned subject, resolves once it is reaped. */
+  async exit(code = 0): Promise<void> {
+    const exited = this.child && this.child.exitCode === null ? new Promise((r) => this.child!.once('exit', r)) : undefined;
+    await this.cmd(`exit ${code}`);
+    this.onClose();
+    await exited;
+  }
+
+  /** Closes the channel; a subject whose input closes exits. */
+  close(): void {
+    this.onClose();
+  }
+}
