@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { doctor, requirements } from './host/doctor.js';
 import { crossBuild } from './host/crossbuild.js';
 import { hostDemo } from './host/demo.js';
+import { buildKernel, type Profile } from './host/kernel.js';
 
 const USAGE = `usage: reclaim-harness <command> [options]
 
@@ -11,10 +12,12 @@ commands:
   run                 the main job; until the guest exists it runs the host demo (and says so)
   demo                exercise the syscall shim on this machine's kernel
   doctor [--fix]      check (and with --fix install) the Debian packages the project needs
+  kernel [--kernel-src DIR] [--patches DIR|none] [--profile default|debug]
+                      build (or fetch from the cache) the arm64 kernel Image
   cross-build [--arch arm64]
                       build the shim and subject for another architecture into out/native-ARCH/
 options:
-  --json              machine-readable output (doctor, cross-build)
+  --json              machine-readable output (doctor, kernel, cross-build)
   -h, --help          this text`;
 
 async function main(argv: string[]): Promise<number> {
@@ -25,6 +28,9 @@ async function main(argv: string[]): Promise<number> {
       fix: { type: 'boolean', default: false },
       arch: { type: 'string', default: 'arm64' },
       json: { type: 'boolean', default: false },
+      'kernel-src': { type: 'string' },
+      patches: { type: 'string' },
+      profile: { type: 'string', default: 'default' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -48,6 +54,13 @@ async function main(argv: string[]): Promise<number> {
         if (r.missing.length) console.log(`run 'reclaim-harness doctor --fix' as root to install: ${r.missing.map((m) => m.pkg).join(' ')}`);
       }
       return r.missing.length ? 1 : 0;
+    }
+    case 'kernel': {
+      const profile = values.profile as Profile;
+      if (profile !== 'default' && profile !== 'debug') throw new Error(`--profile must be default or debug, not '${profile}'`);
+      const r = await buildKernel({ kernelSrc: values['kernel-src'], patches: values.patches, profile });
+      console.log(values.json ? JSON.stringify(r) : `${r.cached ? 'cached' : 'built'} in ${r.seconds.toFixed(1)} s: ${r.image}\nconfig: ${r.config}`);
+      return 0;
     }
     case 'cross-build': {
       const r = await crossBuild(values.arch!);

@@ -1,0 +1,287 @@
+// Builds the arm64 kernel Image: source, patch series, config fragments,
+// out-of-tree build, content-addressed cache.
+//
+//   source tree (Debian's linux-source-6.12, or --kernel-src DIR, never modified)
+//     -> private tree  <cache>/trees/<srcId>-<variant>  (rsync copy + the series; only
+//                                                        files whose content changes are rewritten)
+//     -> build dir     <cache>/build/<srcId>-<variant>-<profile>  (make O=, incremental)
+//     -> Image         <cache>/images/<key>/   (key: source, series, fragments, profile, toolchain)
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { execa } from 'execa';
+import { packageRoot } from '../native.js';
+import { cacheDir, hashOf, publishDir, withLock } from './cache.js';
+import { aptInstall, installedPackages } from './doctor.js';
+import { progress } from './log.js';
+
+export type Profile = 'default' | 'debug';
+
+export interface KernelOptions {
+  /** The user's own tree; default: Debian's linux-source-6.12. */
+  kernelSrc?: string;
+  /** A directory of *.patch files, or 'none'; default: qemu/patches/linux-6.12. */
+  patches?: string;
+  profile?: Profile;
+}
+
+export interface KernelBuild {
+  image: string;
+  cacheKey: string;
+  cached: boolean;
+  seconds: number;
+  config: string;
+}
+
+export const defaultPatches = join(packageRoot, 'qemu', 'patches', 'linux-6.12');
+const fragmentDir = join(packageRoot, 'qemu', 'kernel');
+const DEBIAN_PKG = 'linux-source-6.12';
+const DEBIAN_TARBALL = '/usr/src/linux-source-6.12.tar.xz';
+const CROSS = 'aarch64-linux-gnu-';
+
+export interface Source {
+  /** names the private tree and build dirs */
+  id: string;
+  dir: string;
+  /** changes whenever the source content does */
+  identity: string;
+}
+
+export interface Series {
+  name: string;
+  patches: string[];
+  hash: string;
+  files: string[];
+}
+
+// ---- source ----
+
+async function debianSource(): Promise<Source> {
+  if (!(await installedPackages([DEBIAN_PKG])).has(DEBIAN_PKG)) await aptInstall([DEBIAN_PKG]);
+  const version = (await execa('dpkg-query', ['-W', '-f=${Version}', DEBIAN_PKG])).stdout.trim();
+  const id = `debian-${version.replace(/[^A-Za-z0-9.+-]/g, '_')}`;
+  const dir = join(cacheDir('src'), id);
+  if (!existsSync(join(dir, 'Makefile'))) {
+    await withLock(`src-${id}`, async () => {
+      if (existsSync(join(dir, 'Makefile'))) return;
+      progress('kernel', `unpacking ${DEBIAN_TARBALL} (${version}) into ${dir}`);
+      await publishDir(dir, async (tmp) => {
+        await execa('tar', ['-xf', DEBIAN_TARBALL, '-C', tmp, '--strip-components=1']);
+      });
+    });
+  }
+  return { id, dir, identity: `debian:${version}` };
+}
+
+async function userSource(path: string): Promise<Source> {
+  const dir = realpathSync(path);
+  if (!existsSync(join(dir, 'Makefile')) || !existsSync(join(dir, 'mm'))) {
+    throw new Error(`--kernel-src ${path}: not a kernel source tree (no Makefile and mm/)`);
+  }
+  if (existsSync(join(dir, '.config')) || existsSync(join(dir, 'include', 'config'))) {
+    throw new Error(`--kernel-src ${path}: the tree is configured in place; out-of-tree builds (O=) need a clean tree: run 'make mrproper' there`);
+  }
+  let identity: string;
+  if (existsSync(join(dir, '.git'))) {
+    const git = (...a: string[]) => execa('git', ['-C', dir, ...a]).then((r) => r.stdout);
+    identity = `git:${await git('rev-parse', 'HEAD')}:${hashOf([await git('status', '--porcelain'), await git('diff', 'HEAD')])}`;
+  } else {
+    const r = await execa('find', [dir, '-type', 'f', '-not', '-path', '*/.git/*', '-printf', '%P %s %T@\\n']);
+    identity = `files:${hashOf([r.stdout.split('\n').sort().join('\n')])}`;
+  }
+  return { id: `tree-${hashOf([dir]).slice(0, 16)}`, dir, identity };
+}
+
+// ---- series ----
+
+export function readSeries(patches: string): Series {
+  if (patches === 'none') return { name: 'none', patches: [], hash: 'none', files: [] };
+  const dir = realpathSync(patches);
+  const list = readdirSync(dir).filter((f) => f.endsWith('.patch')).sort().map((f) => join(dir, f));
+  if (!list.length) throw new Error(`--patches ${patches}: no *.patch files`);
+  const files = new Set<string>();
+  const contents = list.map((p) => readFileSync(p, 'utf8'));
+  for (const text of contents) {
+    for (const m of text.matchAll(/^diff --git a\/(\S+) b\/(\S+)$/gm)) {
+      files.add(m[1]!);
+      files.add(m[2]!);
+    }
+  }
+  return { name: dir, patches: list, hash: hashOf(contents), files: [...files].sort() };
+}
+
+/**
+ * Makes tree = source + series. rsync brings everything the series does not
+ * touch; the touched files are staged, patched, and written only where their
+ * content changes, so make rebuilds just what the series changed.
+ */
+export async function syncTree(src: Source, series: Series, tree: string): Promise<void> {
+  const stateFile = join(tree, '.reclaim-harness-series.json');
+  const before: string[] = existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : [];
+  const touched = [...new Set([...before, ...series.files])].sort();
+  const stage = mkdtempSync(join(tmpdir(), 'reclaim-series-'));
+  try {
+    const exclude = join(stage, '.exclude');
+    writeFileSync(exclude, ['/.git', '/.reclaim-harness-series.json', ...touched.map((f) => `/${f}`)].join('\n') + '\n');
+    progress('kernel', `syncing private tree ${tree}`);
+    mkdirSync(tree, { recursive: true });
+    await execa('rsync', ['-a', '--delete', `--exclude-from=${exclude}`, `${src.dir}/`, `${tree}/`]);
+    rmSync(exclude);
+    for (const f of touched) {
+      if (!existsSync(join(src.dir, f))) continue;
+      mkdirSync(dirname(join(stage, f)), { recursive: true });
+      copyFileSync(join(src.dir, f), join(stage, f));
+    }
+    for (const p of series.patches) {
+      const r = await execa('git', ['apply', '-p1', '--whitespace=nowarn', p], { cwd: stage, reject: false, all: true });
+      if (r.exitCode !== 0) throw new Error(`patch ${relative(packageRoot, p)} does not apply to ${src.dir}:\n${r.all}`);
+    }
+    let changed = 0;
+    for (const f of touched) {
+      const staged = join(stage, f);
+      const dest = join(tree, f);
+      if (!existsSync(staged)) {
+        if (existsSync(dest)) (rmSync(dest), changed++);
+        continue;
+      }
+      const data = readFileSync(staged);
+      if (existsSync(dest) && readFileSync(dest).equals(data)) continue;
+      mkdirSync(dirname(dest), { recursive: true });
+      writeFileSync(`${dest}.tmp`, data, { mode: statSync(staged).mode });
+      renameSync(`${dest}.tmp`, dest);
+      changed++;
+    }
+    writeFileSync(stateFile, JSON.stringify(series.files));
+    progress('kernel', `series ${series.name === 'none' ? 'none' : `${series.patches.length} patches`}: ${changed} file(s) changed in the tree`);
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+// ---- config ----
+
+export function fragmentsFor(series: Series, profile: Profile): string[] {
+  const names = ['base.config'];
+  if (series.name !== 'none') names.push('reclaim.config');
+  if (profile === 'debug') names.push('debug.config');
+  return names.map((n) => join(fragmentDir, n));
+}
+
+/** CONFIG_X -> requested value ('n' for "is not set") across the fragments. */
+export function requestedSymbols(fragments: string[]): Map<string, string> {
+  const want = new Map<string, string>();
+  for (const f of fragments) {
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      const set = /^(CONFIG_\w+)=(.*)$/.exec(line.trim());
+      const unset = /^# (CONFIG_\w+) is not set$/.exec(line.trim());
+      if (set) want.set(set[1]!, set[2]!);
+      else if (unset) want.set(unset[1]!, 'n');
+    }
+  }
+  return want;
+}
+
+/** Symbols whose final value differs from the request, as "CONFIG_X: wanted y, got n". */
+export function droppedSymbols(want: Map<string, string>, dotConfig: string): string[] {
+  const got = requestedSymbols([dotConfig]);
+  const out: string[] = [];
+  for (const [sym, val] of want) {
+    const actual = got.get(sym) ?? 'n';
+    if (actual !== val) out.push(`${sym}: wanted ${val}, got ${actual === 'n' && !got.has(sym) ? 'absent' : actual}`);
+  }
+  return out;
+}
+
+// ---- make ----
+
+async function makeArgs(tree: string, out: string): Promise<string[]> {
+  const ccache = (await execa('ccache', ['--version'], { reject: false })).exitCode === 0;
+  return ['-C', tree, `O=${out}`, 'ARCH=arm64', `CROSS_COMPILE=${CROSS}`, ...(ccache ? [`CC=ccache ${CROSS}gcc`] : [])];
+}
+
+async function make(args: string[], log: string, phase: string): Promise<void> {
+  const countFile = `${log}.count`;
+  const expected = existsSync(countFile) ? Number(readFileSync(countFile, 'utf8')) : 0;
+  let compiled = 0;
+  let last = Date.now();
+  const child = execa('make', args, { all: true, reject: false, buffer: false });
+  const chunks: string[] = [];
+  child.all!.setEncoding('utf8');
+  child.all!.on('data', (d: string) => {
+    chunks.push(d);
+    compiled += d.match(/^\s+(CC|AS|LD|AR)\s/gm)?.length ?? 0;
+    if (Date.now() - last > 15000) {
+      last = Date.now();
+      progress('kernel', `${phase}: ${compiled}${expected ? `/~${expected}` : ''} compiled`);
+    }
+  });
+  const r = await child;
+  const text = chunks.join('');
+  writeFileSync(log, text);
+  if (r.exitCode !== 0) {
+    const first = text.split('\n').find((l) => /\berror\b|Error \d/.test(l)) ?? '(no error line found)';
+    throw new Error(`kernel ${phase} failed: ${first.trim()}\nfull log: ${log}`);
+  }
+  if (phase === 'build' && compiled > expected) writeFileSync(countFile, String(compiled));
+  if (phase === 'build') progress('kernel', `build: ${compiled} compiled`);
+}
+
+async function configure(tree: string, fragments: string[], build: string): Promise<void> {
+  const cfg = `${build}.config-gen`;
+  mkdirSync(cfg, { recursive: true });
+  const args = await makeArgs(tree, cfg);
+  progress('kernel', `config: tinyconfig + ${fragments.map((f) => relative(packageRoot, f)).join(' + ')}`);
+  await make([...args, 'tinyconfig'], join(cfg, 'config.log'), 'tinyconfig');
+  await execa(join(tree, 'scripts', 'kconfig', 'merge_config.sh'), ['-m', '-O', cfg, join(cfg, '.config'), ...fragments], { all: true });
+  await make([...args, 'olddefconfig'], join(cfg, 'config.log'), 'olddefconfig');
+  const dropped = droppedSymbols(requestedSymbols(fragments), join(cfg, '.config'));
+  if (dropped.length) throw new Error(`kernel config: ${dropped.length} requested symbol(s) not as asked after olddefconfig:\n  ${dropped.join('\n  ')}`);
+  const want = readFileSync(join(cfg, '.config'));
+  const have = join(build, '.config');
+  if (!existsSync(have) || !readFileSync(have).equals(want)) copyFileSync(join(cfg, '.config'), have);
+}
+
+// ---- entry ----
+
+export async function buildKernel(o: KernelOptions = {}): Promise<KernelBuild> {
+  const t0 = Date.now();
+  const profile = o.profile ?? 'default';
+  const src = o.kernelSrc ? await userSource(o.kernelSrc) : await debianSource();
+  const series = readSeries(o.patches ?? defaultPatches);
+  const fragments = fragmentsFor(series, profile);
+  const toolchain = (await execa(`${CROSS}gcc`, ['--version'], { reject: false })).stdout.split('\n')[0];
+  if (!toolchain) throw new Error(`${CROSS}gcc not found: run 'reclaim-harness doctor --fix'`);
+  const cacheKey = hashOf(['kernel-v1', src.identity, series.hash, ...fragments.flatMap((f) => [f.split('/').pop()!, readFileSync(f)]), profile, toolchain]).slice(0, 32);
+  const entry = join(cacheDir('images'), cacheKey);
+  const result = (cached: boolean): KernelBuild => ({
+    image: join(entry, 'Image'),
+    cacheKey,
+    cached,
+    seconds: (Date.now() - t0) / 1000,
+    config: join(entry, 'config'),
+  });
+  if (existsSync(join(entry, 'Image'))) return result(true);
+
+  return withLock(`kernel-${src.id}`, async () => {
+    if (existsSync(join(entry, 'Image'))) return result(true);
+    // Patched and vanilla builds keep separate trees and build dirs, so switching
+    // between them never invalidates the other; mutants share the patched ones.
+    const variant = series.name === 'none' ? 'vanilla' : 'patched';
+    const tree = join(cacheDir('trees'), `${src.id}-${variant}`);
+    const build = cacheDir('build', `${src.id}-${variant}-${profile}`);
+    await syncTree(src, series, tree);
+    await configure(tree, fragments, build);
+    progress('kernel', `build: make -j${cpus().length} Image in ${build}`);
+    const log = join(build, 'build.log');
+    await make([...(await makeArgs(tree, build)), `-j${cpus().length}`, 'Image'], log, 'build');
+    await publishDir(entry, async (tmp) => {
+      copyFileSync(join(build, 'arch', 'arm64', 'boot', 'Image'), join(tmp, 'Image'));
+      copyFileSync(join(build, '.config'), join(tmp, 'config'));
+      copyFileSync(log, join(tmp, 'build.log'));
+      writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ source: src.identity, series: series.name, patches: series.patches.map((p) => p.split('/').pop()), profile, toolchain, builtAt: new Date().toISOString() }, null, 2));
+    });
+    const r = result(false);
+    progress('kernel', `Image ${(statSync(r.image).size / 1048576).toFixed(1)} MiB in ${r.seconds.toFixed(0)} s: ${r.image}`);
+    return r;
+  });
+}

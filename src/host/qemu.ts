@@ -1,0 +1,99 @@
+// Boots an arm64 kernel in qemu-system-aarch64 under TCG, with the console in
+// a log file that is watched for kernel crashes.
+import { createWriteStream } from 'node:fs';
+import { execa } from 'execa';
+
+export interface BootOptions {
+  kernel: string;
+  initrd: string;
+  /** extra kernel command line */
+  append?: string;
+  memMiB?: number;
+  smp?: number;
+  /** console output goes here, in full */
+  consoleLog: string;
+  timeoutMs: number;
+  /** further QEMU arguments (drives, virtio-serial) */
+  extraArgs?: string[];
+}
+
+export interface Crash {
+  kind: string;
+  excerpt: string;
+}
+
+export interface BootResult {
+  console: string;
+  exitCode: number | undefined;
+  timedOut: boolean;
+  crash?: Crash;
+  ms: number;
+}
+
+const CRASHES: Array<[string, RegExp]> = [
+  ['panic', /Kernel panic - not syncing/],
+  ['oops', /Internal error: Oops|Unable to handle kernel/],
+  ['kasan', /BUG: KASAN/],
+  ['soft lockup', /BUG: soft lockup|rcu_sched self-detected stall|rcu: INFO: rcu_sched detected stalls/],
+  ['bug', /kernel BUG at|BUG: /],
+  ['warning', /WARNING: CPU: \d+ PID: \d+/],
+];
+
+/** The first kernel crash report in console text, with the lines around it. */
+export function findCrash(text: string): Crash | undefined {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    for (const [kind, re] of CRASHES) {
+      if (re.test(lines[i]!)) return { kind, excerpt: lines.slice(Math.max(0, i - 2), i + 28).join('\n') };
+    }
+  }
+  return undefined;
+}
+
+export function qemuArgs(o: BootOptions): string[] {
+  return [
+    '-M', 'virt',
+    '-cpu', 'cortex-a57',
+    '-smp', String(o.smp ?? 2),
+    '-m', String(o.memMiB ?? 1024),
+    '-nographic',
+    '-nic', 'none',
+    '-no-reboot',
+    '-kernel', o.kernel,
+    '-initrd', o.initrd,
+    '-append', `console=ttyAMA0 panic=-1 ${o.append ?? ''}`.trim(),
+    ...(o.extraArgs ?? []),
+  ];
+}
+
+/**
+ * Boots and waits for the guest to power off. A crash on the console, or the
+ * timeout, ends QEMU; either way QEMU is gone when this resolves.
+ */
+export async function boot(o: BootOptions): Promise<BootResult> {
+  const t0 = Date.now();
+  const log = createWriteStream(o.consoleLog);
+  const child = execa('qemu-system-aarch64', qemuArgs(o), { stdin: 'ignore', all: true, reject: false, buffer: false, forceKillAfterDelay: 2000 });
+  let text = '';
+  let crash: Crash | undefined;
+  let timedOut = false;
+  const kill = () => child.kill('SIGTERM');
+  const timer = setTimeout(() => ((timedOut = true), kill()), o.timeoutMs);
+  const onExit = () => child.kill('SIGKILL');
+  process.once('exit', onExit);
+  child.all!.setEncoding('utf8');
+  child.all!.on('data', (d: string) => {
+    text += d;
+    log.write(d);
+    if (!crash && (crash = findCrash(text))) setTimeout(kill, 1000); // let the trace finish printing
+  });
+  try {
+    const r = await child;
+    crash = findCrash(text);
+    return { console: text, exitCode: r.exitCode, timedOut, crash, ms: Date.now() - t0 };
+  } finally {
+    clearTimeout(timer);
+    process.removeListener('exit', onExit);
+    await new Promise((r) => log.end(r));
+  }
+}

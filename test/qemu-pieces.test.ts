@@ -1,0 +1,61 @@
+// Host pieces of the boot path that need no QEMU: crash detection, cpio, probe output.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { findCrash, qemuArgs } from '../src/host/qemu.js';
+import { cpioGz } from '../src/host/cpio.js';
+import { parseProbeOutput } from '../src/host/smoke.js';
+
+test('findCrash picks the first crash report and keeps its trace', () => {
+  const text = [
+    '[    1.0] Run /init as init process',
+    '[    2.0] sysrq: Trigger a crash',
+    '[    2.0] Kernel panic - not syncing: sysrq triggered crash',
+    '[    2.0] CPU: 0 PID: 1 Comm: init Not tainted 6.12.117 #1',
+    '[    2.0] Call trace:',
+  ].join('\n');
+  const c = findCrash(text);
+  assert.equal(c?.kind, 'panic');
+  assert.match(c!.excerpt, /sysrq: Trigger a crash\n.*Kernel panic.*\n.*CPU: 0 PID: 1[^]*Call trace:/);
+  assert.equal(findCrash('[ 3.1] BUG: KASAN: slab-out-of-bounds in foo+0x1c/0x40')?.kind, 'kasan');
+  assert.equal(findCrash('[ 22.0] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [init:1]')?.kind, 'soft lockup');
+  assert.equal(findCrash('[ 1.0] Internal error: Oops: 0000000096000004 [#1] SMP')?.kind, 'oops');
+  assert.equal(findCrash('[ 1.0] WARNING: CPU: 1 PID: 42 at mm/vmscan.c:123 shrink_folio_list+0x1/0x2')?.kind, 'warning');
+  assert.equal(findCrash('[ 1.0] ok 1 - BUG-free line\n# probe done'), undefined);
+});
+
+test('qemu arguments: TCG virt machine, no NIC, no reboot, console on ttyAMA0', () => {
+  const a = qemuArgs({ kernel: 'K', initrd: 'I', consoleLog: '/dev/null', timeoutMs: 1, append: 'quiet' });
+  assert.deepEqual(a.slice(0, 4), ['-M', 'virt', '-cpu', 'cortex-a57']);
+  assert.ok(a.includes('-no-reboot') && a.join(' ').includes('-nic none'));
+  assert.equal(a[a.indexOf('-append') + 1], 'console=ttyAMA0 panic=-1 quiet');
+});
+
+test('cpioGz writes a newc archive with root ownership, modes and device nodes', () => {
+  const gz = cpioGz([
+    { path: 'dev', type: 'dir' },
+    { path: 'dev/console', type: 'char', major: 5, minor: 1 },
+    { path: 'init', type: 'file', data: '#!/bin/sh\n', mode: 0o755 },
+    { path: 'bin', type: 'dir' },
+    { path: 'bin/sh', type: 'symlink', target: 'busybox' },
+  ]);
+  const raw = execFileSync('gzip', ['-dc'], { input: gz });
+  const listing = execFileSync('cpio', ['-itv', '--quiet', '--numeric-uid-gid'], { input: raw, encoding: 'utf8' });
+  const rows = listing.trim().split('\n').map((l) => /^(\S+)\s+\d+\s+(\d+)\s+(\d+)\s.*? 1970 (.*)$/.exec(l)!.slice(1));
+  assert.deepEqual(rows, [
+    ['drwxr-xr-x', '0', '0', 'dev'],
+    ['crw-------', '0', '0', 'dev/console'],
+    ['-rwxr-xr-x', '0', '0', 'init'],
+    ['drwxr-xr-x', '0', '0', 'bin'],
+    ['lrwxrwxrwx', '0', '0', 'bin/sh -> busybox'],
+  ]);
+});
+
+test('probe output: ok, not ok and SKIP lines with reasons', () => {
+  const c = parseProbeOutput('KTAP version 1\n1..3\nok 1 - a\nnot ok 2 - b # mode 0644\nok 3 - c # SKIP not present\n# probe done\n');
+  assert.deepEqual(c, [
+    { n: 1, name: 'a', ok: true, skip: false, reason: '' },
+    { n: 2, name: 'b', ok: false, skip: false, reason: 'mode 0644' },
+    { n: 3, name: 'c', ok: true, skip: true, reason: 'not present' },
+  ]);
+});
