@@ -5,11 +5,17 @@ import { doctor, requirements } from './host/doctor.js';
 import { crossBuild } from './host/crossbuild.js';
 import { hostDemo } from './host/demo.js';
 import { buildKernel, type Profile } from './host/kernel.js';
+import { parseSize, run } from './host/run.js';
 
 const USAGE = `usage: reclaim-harness <command> [options]
 
 commands:
-  run                 the main job; until the guest exists it runs the host demo (and says so)
+  run [options]       the main job: build kernel and guest image, boot, run the suite
+      --kernel IMAGE  use this Image instead of building one
+      --kernel-src DIR, --patches DIR|none   as for 'kernel'
+      --filter REGEX  scenarios whose id matches
+      --mem MiB (1024)  --smp N (2)  --swap SIZE|none (256M)  --timeout SECONDS (60, per step)
+      --format human|json   --output DIR (out/run)
   demo                exercise the syscall shim on this machine's kernel
   doctor [--fix]      check (and with --fix install) the Debian packages the project needs
   kernel [--kernel-src DIR] [--patches DIR|none] [--profile default|debug]
@@ -31,6 +37,14 @@ async function main(argv: string[]): Promise<number> {
       'kernel-src': { type: 'string' },
       patches: { type: 'string' },
       profile: { type: 'string', default: 'default' },
+      kernel: { type: 'string' },
+      filter: { type: 'string' },
+      mem: { type: 'string', default: '1024' },
+      smp: { type: 'string', default: '2' },
+      swap: { type: 'string', default: '256M' },
+      timeout: { type: 'string', default: '60' },
+      format: { type: 'string', default: 'human' },
+      output: { type: 'string', default: 'out/run' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -40,7 +54,22 @@ async function main(argv: string[]): Promise<number> {
     return command || values.help ? 0 : 2;
   }
   switch (command) {
-    case 'run':
+    case 'run': {
+      if (values.format !== 'human' && values.format !== 'json') throw new Error(`--format must be human or json`);
+      const mem = parseSize(values.mem!);
+      return run({
+        kernel: values.kernel,
+        kernelSrc: values['kernel-src'],
+        patches: values.patches,
+        filter: values.filter,
+        memMiB: mem === 'none' ? 1024 : mem,
+        smp: Number(values.smp),
+        swap: parseSize(values.swap!),
+        timeoutMs: Number(values.timeout) * 1000,
+        format: values.format,
+        output: values.output!,
+      });
+    }
     case 'demo':
       return (await hostDemo()) ? 0 : 1;
     case 'doctor': {

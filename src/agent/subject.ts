@@ -1,7 +1,7 @@
 // Client for native/subject.c: the workload process whose memory is reclaimed.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonLineChannel } from './lines.js';
@@ -49,7 +49,7 @@ export class SubjectError extends Error {
   }
 }
 
-type Reply = Record<string, unknown> & { ok: boolean };
+export type Reply = Record<string, unknown> & { ok: boolean };
 type Range = { first?: number; count?: number };
 
 const rangeArgs = (r: Range = {}) =>
@@ -61,27 +61,16 @@ function toMapping(m: Record<string, unknown>): Mapping {
 
 let forkSeq = 0;
 
-export class Subject {
-  private constructor(
+/** The subject's command set over any transport that carries one line and its reply. */
+export class SubjectClient {
+  constructor(
     readonly pid: number,
-    private readonly channel: JsonLineChannel,
-    private readonly onClose: () => void,
-    readonly child?: ChildProcess,
+    /** one raw command line; the reply as the subject sent it, refusals included */
+    readonly send: (line: string) => Promise<Reply>,
   ) {}
 
-  /** Starts `binary args…` as a subject; `spawnOptions` can set uid/gid. */
-  static async spawn(binary: string, spawnOptions: SpawnOptions = {}, args: readonly string[] = []): Promise<Subject> {
-    const child = spawn(binary, args, { ...spawnOptions, stdio: ['pipe', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', reject);
-    });
-    const channel = new JsonLineChannel(child.stdout!, child.stdin!, `subject ${child.pid}`);
-    return new Subject(child.pid!, channel, () => child.stdin!.end(), child);
-  }
-
-  private async cmd(line: string): Promise<Reply> {
-    const r = (await this.channel.request(line)) as Reply;
+  protected async cmd(line: string): Promise<Reply> {
+    const r = await this.send(line);
     if (!r.ok) throw new SubjectError(line, String(r.error), Number(r.errno), String(r.msg));
     return r;
   }
@@ -130,6 +119,39 @@ export class Subject {
     return { pid: r.pid as number, ppid: r.ppid as number, pageSize: r.pageSize as number, maps: (r.maps as Array<Record<string, unknown>>).map(toMapping) };
   }
 
+  /** Reaps a forked child of this subject. */
+  async wait(pid: number): Promise<{ exit?: number; signal?: number }> {
+    const r = await this.cmd(`wait ${pid}`);
+    return { exit: r.exit as number | undefined, signal: r.signal as number | undefined };
+  }
+
+  async exit(code = 0): Promise<void> {
+    await this.cmd(`exit ${code}`);
+  }
+}
+
+/** A subject process of this machine, on stdin/stdout or a forked child's socket. */
+export class Subject extends SubjectClient {
+  private constructor(
+    pid: number,
+    channel: JsonLineChannel,
+    private readonly onClose: () => void,
+    readonly child?: ChildProcess,
+  ) {
+    super(pid, (line) => channel.request(line) as Promise<Reply>);
+  }
+
+  /** Starts `binary args…` as a subject; `spawnOptions` can set uid/gid. */
+  static async spawn(binary: string, spawnOptions: SpawnOptions = {}, args: readonly string[] = []): Promise<Subject> {
+    const child = spawn(binary, args, { ...spawnOptions, stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    const channel = new JsonLineChannel(child.stdout!, child.stdin!, `subject ${child.pid}`);
+    return new Subject(child.pid!, channel, () => child.stdin!.end(), child);
+  }
+
   /** Forks; the child keeps every mapping and answers on a channel of its own. */
   async fork(): Promise<Subject> {
     const path = join(tmpdir(), `reclaim-subject-${process.pid}-${++forkSeq}.sock`);
@@ -140,6 +162,7 @@ export class Subject {
       server.once('error', reject);
     });
     await new Promise<void>((resolve, reject) => server.listen(path, resolve).once('error', reject));
+    chmodSync(path, 0o777); // a subject running as another uid must connect too
     try {
       const reply = await this.cmd(`fork ${path}`);
       const sock = await accepted;
@@ -151,12 +174,6 @@ export class Subject {
       server.close();
       rmSync(path, { force: true });
     }
-  }
-
-  /** Reaps a forked child of this subject. */
-  async wait(pid: number): Promise<{ exit?: number; signal?: number }> {
-    const r = await this.cmd(`wait ${pid}`);
-    return { exit: r.exit as number | undefined, signal: r.signal as number | undefined };
   }
 
   /** Asks the subject to exit; for a spawned subject, resolves once it is reaped. */

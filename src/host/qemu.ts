@@ -13,7 +13,13 @@ export interface BootOptions {
   /** console output goes here, in full */
   consoleLog: string;
   timeoutMs: number;
-  /** further QEMU arguments (drives, virtio-serial) */
+  /** QEMU -cpu model */
+  cpu?: string;
+  /** unix socket QEMU serves the agent's virtio-serial port on */
+  agentSocket?: string;
+  /** raw disk image attached as virtio-blk (/dev/vda in the guest) */
+  scratchDisk?: string;
+  /** further QEMU arguments */
   extraArgs?: string[];
 }
 
@@ -51,9 +57,13 @@ export function findCrash(text: string): Crash | undefined {
 }
 
 export function qemuArgs(o: BootOptions): string[] {
+  const agent = o.agentSocket
+    ? ['-device', 'virtio-serial-device', '-chardev', `socket,id=agent,path=${o.agentSocket},server=on,wait=off`, '-device', 'virtserialport,chardev=agent,name=reclaim.agent']
+    : [];
+  const disk = o.scratchDisk ? ['-drive', `file=${o.scratchDisk},if=none,format=raw,id=scratch`, '-device', 'virtio-blk-device,drive=scratch'] : [];
   return [
     '-M', 'virt',
-    '-cpu', 'cortex-a57',
+    '-cpu', o.cpu ?? 'cortex-a57',
     '-smp', String(o.smp ?? 2),
     '-m', String(o.memMiB ?? 1024),
     '-nographic',
@@ -62,21 +72,35 @@ export function qemuArgs(o: BootOptions): string[] {
     '-kernel', o.kernel,
     '-initrd', o.initrd,
     '-append', `console=ttyAMA0 panic=-1 ${o.append ?? ''}`.trim(),
+    ...agent,
+    ...disk,
     ...(o.extraArgs ?? []),
   ];
 }
 
+export interface Vm {
+  pid: number | undefined;
+  /** resolves when QEMU has exited, however it ended */
+  done: Promise<BootResult>;
+  kill(): void;
+  /** console text so far */
+  console(): string;
+  /** called once with the first crash seen on the console */
+  onCrash(fn: (c: Crash) => void): void;
+}
+
 /**
- * Boots and waits for the guest to power off. A crash on the console, or the
- * timeout, ends QEMU; either way QEMU is gone when this resolves.
+ * Starts QEMU. A crash on the console or the timeout ends it, and so does this
+ * process exiting: no QEMU outlives its runner.
  */
-export async function boot(o: BootOptions): Promise<BootResult> {
+export function startQemu(o: BootOptions): Vm {
   const t0 = Date.now();
   const log = createWriteStream(o.consoleLog);
   const child = execa('qemu-system-aarch64', qemuArgs(o), { stdin: 'ignore', all: true, reject: false, buffer: false, forceKillAfterDelay: 2000 });
   let text = '';
   let crash: Crash | undefined;
   let timedOut = false;
+  const crashListeners: Array<(c: Crash) => void> = [];
   const kill = () => child.kill('SIGTERM');
   const timer = setTimeout(() => ((timedOut = true), kill()), o.timeoutMs);
   const onExit = () => child.kill('SIGKILL');
@@ -85,15 +109,25 @@ export async function boot(o: BootOptions): Promise<BootResult> {
   child.all!.on('data', (d: string) => {
     text += d;
     log.write(d);
-    if (!crash && (crash = findCrash(text))) setTimeout(kill, 1000); // let the trace finish printing
+    if (!crash && (crash = findCrash(text))) {
+      for (const fn of crashListeners) fn(crash);
+      setTimeout(kill, 1000); // let the trace finish printing
+    }
   });
-  try {
-    const r = await child;
-    crash = findCrash(text);
-    return { console: text, exitCode: r.exitCode, timedOut, crash, ms: Date.now() - t0 };
-  } finally {
-    clearTimeout(timer);
-    process.removeListener('exit', onExit);
-    await new Promise((r) => log.end(r));
-  }
+  const done = (async () => {
+    try {
+      const r = await child;
+      return { console: text, exitCode: r.exitCode, timedOut, crash: findCrash(text), ms: Date.now() - t0 };
+    } finally {
+      clearTimeout(timer);
+      process.removeListener('exit', onExit);
+      await new Promise((r) => log.end(r));
+    }
+  })();
+  return { pid: child.pid, done, kill, console: () => text, onCrash: (fn) => crashListeners.push(fn) };
+}
+
+/** Boots and waits for the guest to power off (or crash, or time out). */
+export function boot(o: BootOptions): Promise<BootResult> {
+  return startQemu(o).done;
 }

@@ -1,0 +1,228 @@
+// Builds the guest initramfs: Debian's busybox-static and Node.js 18 for arm64,
+// the arm64 shim and subject, the agent bundle and qemu/guest/init as /init.
+// Every piece is cached by content; the image by the hash of all of them.
+//
+//   busybox   <cache>/guest-busybox/<version>/busybox         (apt-get download + dpkg -x)
+//   Node.js   <cache>/guest-node/<key>/root/                  (mmdebstrap extract, pruned)
+//   image     <cache>/images-guest/<key>/initramfs.cpio.gz
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { execa } from 'execa';
+import { packageRoot } from '../native.js';
+import { cacheDir, hashOf, publishDir, withLock } from './cache.js';
+import { type CpioEntry, cpioGz } from './cpio.js';
+import { crossBuild } from './crossbuild.js';
+import { progress } from './log.js';
+
+export interface ImageOptions {
+  /** path of a single-file CommonJS agent (node script) */
+  agentBundle: string;
+}
+
+export interface GuestImage {
+  initrd: string;
+  cacheKey: string;
+  cached: boolean;
+  bytes: number;
+  seconds: number;
+}
+
+/** Bump when the image layout changes. */
+const FORMAT = 'guest-image-v1';
+const SUITE = 'bookworm';
+export const initScript = join(packageRoot, 'qemu', 'guest', 'init');
+
+/** Busybox applets linked in /bin: what /init uses, plus a usable shell. */
+const APPLETS = [
+  'sh', 'mount', 'umount', 'mkdir', 'mkswap', 'swapon', 'swapoff', 'cat', 'echo', 'sleep', 'setsid', 'cttyhack',
+  'poweroff', 'reboot', 'sync', 'ls', 'grep', 'ps', 'free', 'dmesg', 'env', 'ln', 'rm', 'cp', 'mv', 'head', 'tail',
+  'sed', 'awk', 'wc', 'tr', 'sort', 'find', 'xargs', 'kill', 'stat', 'uname', 'df', 'du', 'hexdump', 'vi', 'less', 'test', '[',
+];
+
+/** Not needed by Node at run time (paths in the mmdebstrap extract). */
+const PRUNE = [
+  'dev', 'tmp', 'var', 'etc/apt', 'etc/dpkg', 'etc/fstab',
+  'usr/share/doc', 'usr/share/man', 'usr/share/info', 'usr/share/locale', 'usr/share/lintian', 'usr/share/bash-completion',
+  'usr/share/gdb', 'usr/share/gcc', 'usr/share/systemtap', 'usr/include', 'usr/bin/acorn',
+  'usr/share/nodejs/@types', // TypeScript declarations
+  'usr/lib/aarch64-linux-gnu/gconv', // iconv modules (glibc), 19 MB; Node does not use iconv
+  'usr/lib/aarch64-linux-gnu/engines-3', // OpenSSL engines and providers beyond the built-in default
+  'usr/lib/aarch64-linux-gnu/ossl-modules',
+  // ICU libraries libnode does not link (it needs libicui18n, libicuuc, libicudata)
+  'usr/lib/aarch64-linux-gnu/libicuio.so.72', 'usr/lib/aarch64-linux-gnu/libicuio.so.72.1',
+  'usr/lib/aarch64-linux-gnu/libicutest.so.72', 'usr/lib/aarch64-linux-gnu/libicutest.so.72.1',
+  'usr/lib/aarch64-linux-gnu/libicutu.so.72', 'usr/lib/aarch64-linux-gnu/libicutu.so.72.1',
+];
+/** File names pruned anywhere under usr/share/nodejs. */
+const PRUNE_NODE_MODULE_FILES = /\.(d\.ts|md|markdown|map)$|^(CHANGELOG|README|LICENSE)/i;
+
+const aptEnv = { DEBIAN_FRONTEND: 'noninteractive' };
+const safe = (s: string) => s.replace(/[^A-Za-z0-9.+-]/g, '_');
+
+/** apt must know arm64 packages; adds the architecture (as root) when it does not. */
+async function ensureArm64(): Promise<void> {
+  const r = await execa('dpkg', ['--print-foreign-architectures']);
+  if (r.stdout.split('\n').includes('arm64')) return;
+  if (process.getuid?.() !== 0) {
+    throw new Error('guest image: dpkg has no arm64 architecture; run as root: dpkg --add-architecture arm64 && apt-get update');
+  }
+  progress('image', 'dpkg --add-architecture arm64; apt-get update');
+  await execa('dpkg', ['--add-architecture', 'arm64']);
+  await execa('apt-get', ['update', '-q'], { env: aptEnv, stdout: 'ignore', stderr: 'inherit' });
+}
+
+/** The candidate version of each package (apt-cache policy), in order. */
+async function candidates(pkgs: string[]): Promise<string[]> {
+  const text = (await execa('apt-cache', ['policy', ...pkgs])).stdout;
+  const found = new Map<string, string>();
+  for (const m of text.matchAll(/^(\S+):\n(?:\s+Installed: .*\n)?\s+Candidate: (.*)$/gm)) found.set(m[1]!, m[2]!.trim());
+  return pkgs.map((p) => {
+    const v = found.get(p);
+    if (!v || v === '(none)') throw new Error(`guest image: apt has no candidate for ${p}; run 'apt-get update'`);
+    return v;
+  });
+}
+
+async function busybox(): Promise<{ path: string; version: string }> {
+  const [version] = await candidates(['busybox-static:arm64']);
+  const dir = join(cacheDir('guest-busybox'), safe(version!));
+  const path = join(dir, 'busybox');
+  if (existsSync(path)) return { path, version: version! };
+  await withLock('guest-busybox', async () => {
+    if (existsSync(path)) return;
+    progress('image', `apt-get download busybox-static:arm64=${version}`);
+    await publishDir(dir, async (tmp) => {
+      // download + dpkg -x only: installing it would replace the host's /bin/busybox
+      const r = await execa('apt-get', ['download', `busybox-static:arm64=${version}`], { cwd: tmp, all: true, reject: false });
+      const deb = readdirSync(tmp).find((f) => f.endsWith('.deb'));
+      if (r.exitCode !== 0 || !deb) throw new Error(`apt-get download busybox-static:arm64 failed:\n${r.all}`);
+      await execa('dpkg', ['-x', join(tmp, deb), join(tmp, 'x')]);
+      renameSync(join(tmp, 'x', 'bin', 'busybox'), join(tmp, 'busybox'));
+      rmSync(join(tmp, 'x'), { recursive: true });
+      rmSync(join(tmp, deb));
+    });
+  });
+  return { path, version: version! };
+}
+
+/** Regular files under dir (no symlinks followed). */
+function* files(dir: string): Generator<string> {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) yield* files(join(dir, e.name));
+    else if (e.isFile()) yield join(dir, e.name);
+  }
+}
+
+const treeBytes = (dir: string) => [...files(dir)].reduce((n, f) => n + statSync(f).size, 0);
+
+function prune(root: string): void {
+  for (const p of PRUNE) rmSync(join(root, p), { recursive: true, force: true });
+  for (const f of files(join(root, 'usr', 'share', 'nodejs'))) {
+    if (PRUNE_NODE_MODULE_FILES.test(basename(f))) rmSync(f);
+  }
+}
+
+/** Node.js for arm64 and its libraries, extracted by mmdebstrap and pruned. */
+async function nodeTree(): Promise<{ root: string; key: string }> {
+  const deps = (await execa('apt-cache', ['depends', '--no-recommends', '--no-suggests', 'nodejs:arm64'])).stdout
+    .split('\n')
+    .flatMap((l) => /^\s+(?:Pre)?Depends: ([^<\s]\S*)$/.exec(l)?.[1] ?? []);
+  const pkgs = ['nodejs:arm64', ...new Set(deps)];
+  const versions = await candidates(pkgs);
+  const key = hashOf(['node-extract-v1', SUITE, ...pkgs.map((p, i) => `${p}=${versions[i]}`), PRUNE.join('\n'), String(PRUNE_NODE_MODULE_FILES)]).slice(0, 24);
+  const dir = join(cacheDir('guest-node'), key);
+  const root = join(dir, 'root');
+  if (existsSync(join(root, 'usr', 'bin', 'node'))) return { root, key };
+  await withLock(`guest-node-${key}`, async () => {
+    if (existsSync(join(root, 'usr', 'bin', 'node'))) return;
+    if ((await execa('mmdebstrap', ['--version'], { reject: false })).exitCode !== 0) {
+      throw new Error("guest image: mmdebstrap not found; run 'reclaim-harness doctor --fix' (or apt-get install mmdebstrap)");
+    }
+    progress('image', `mmdebstrap: nodejs ${versions[0]} for arm64 from ${SUITE} (~20 s)`);
+    await publishDir(dir, async (tmp) => {
+      const tar = join(tmp, 'node.tar');
+      const r = await execa('mmdebstrap', ['--variant=extract', '--architectures=arm64', '--include=nodejs', SUITE, tar], { all: true, reject: false });
+      if (r.exitCode !== 0) throw new Error(`mmdebstrap failed:\n${r.all}`);
+      mkdirSync(join(tmp, 'root'));
+      await execa('tar', ['-xf', tar, '-C', join(tmp, 'root'), '--exclude=./dev']);
+      rmSync(tar);
+      const before = treeBytes(join(tmp, 'root'));
+      prune(join(tmp, 'root'));
+      const after = treeBytes(join(tmp, 'root'));
+      writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ packages: pkgs.map((p, i) => `${p}=${versions[i]}`), before, after }, null, 2));
+      progress('image', `Node.js tree: ${mib(before)} MiB extracted, ${mib(after)} MiB after pruning`);
+    });
+  });
+  return { root, key };
+}
+
+const mib = (n: number) => (n / 1048576).toFixed(1);
+
+/** Entries for every file, link and directory under root, parents first. */
+function treeEntries(root: string, rel = ''): CpioEntry[] {
+  const out: CpioEntry[] = [];
+  for (const name of readdirSync(join(root, rel)).sort()) {
+    const path = rel ? `${rel}/${name}` : name;
+    const full = join(root, path);
+    const st = lstatSync(full);
+    const mode = st.mode & 0o7777;
+    if (st.isSymbolicLink()) out.push({ path, type: 'symlink', target: readlinkSync(full) });
+    else if (st.isDirectory()) out.push({ path, type: 'dir', mode }, ...treeEntries(root, path));
+    else if (st.isFile()) out.push({ path, type: 'file', data: readFileSync(full), mode });
+  }
+  return out;
+}
+
+export async function buildImage(o: ImageOptions): Promise<GuestImage> {
+  const t0 = Date.now();
+  if (!existsSync(o.agentBundle)) throw new Error(`guest image: agent bundle ${o.agentBundle} not found`);
+  await ensureArm64();
+  const bb = await busybox();
+  const node = await nodeTree();
+  const cross = await crossBuild('arm64');
+  const shim = readFileSync(cross.shim);
+  const subject = readFileSync(cross.subject);
+  const agent = readFileSync(o.agentBundle);
+  const init = readFileSync(initScript);
+  const cacheKey = hashOf([FORMAT, bb.version, node.key, shim, subject, agent, init, APPLETS.join(' ')]).slice(0, 32);
+  const entry = cacheDir('images-guest', cacheKey);
+  const initrd = join(entry, 'initramfs.cpio.gz');
+  const result = (cached: boolean): GuestImage => ({ initrd, cacheKey, cached, bytes: statSync(initrd).size, seconds: (Date.now() - t0) / 1000 });
+  if (existsSync(initrd)) return result(true);
+
+  return withLock(`guest-image-${cacheKey}`, async () => {
+    if (existsSync(initrd)) return result(true);
+    progress('image', 'writing the guest initramfs');
+    const entries: CpioEntry[] = [
+      { path: 'init', type: 'file', data: init, mode: 0o755 },
+      { path: 'bin', type: 'dir' },
+      { path: 'bin/busybox', type: 'file', data: readFileSync(bb.path), mode: 0o755 },
+      ...APPLETS.map((a): CpioEntry => ({ path: `bin/${a}`, type: 'symlink', target: 'busybox' })),
+      { path: 'dev', type: 'dir' },
+      { path: 'dev/console', type: 'char', major: 5, minor: 1 },
+      { path: 'proc', type: 'dir', mode: 0o555 },
+      { path: 'sys', type: 'dir', mode: 0o555 },
+      { path: 'tmp', type: 'dir', mode: 0o1777 },
+      { path: 'mnt', type: 'dir' },
+      { path: 'mnt/scratch', type: 'dir' },
+      ...treeEntries(node.root),
+      { path: 'opt', type: 'dir' },
+      { path: 'opt/reclaim', type: 'dir' },
+      { path: 'opt/reclaim/reclaim_shim.node', type: 'file', data: shim, mode: 0o755 },
+      { path: 'opt/reclaim/subject', type: 'file', data: subject, mode: 0o755 },
+      { path: 'opt/reclaim/agent.cjs', type: 'file', data: agent, mode: 0o644 },
+    ];
+    const seen = new Set<string>();
+    for (const e of entries) {
+      if (seen.has(e.path)) throw new Error(`guest image: ${e.path} twice in the initramfs (does the Node.js extract have it?)`);
+      seen.add(e.path);
+    }
+    await publishDir(entry, async (tmp) => {
+      writeFileSync(join(tmp, 'initramfs.cpio.gz'), cpioGz(entries));
+      writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ format: FORMAT, busybox: bb.version, node: node.key, agent: o.agentBundle, builtAt: new Date().toISOString() }, null, 2));
+    });
+    const r = result(false);
+    progress('image', `initramfs ${mib(r.bytes)} MiB in ${r.seconds.toFixed(1)} s: ${initrd}`);
+    return r;
+  });
+}

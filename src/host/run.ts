@@ -1,0 +1,104 @@
+// `reclaim-harness run`: kernel + image -> boot -> suite -> reports.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { buildKernel, type KernelBuild } from './kernel.js';
+import { bundleAgent } from './bundle.js';
+import { buildImage } from './image.js';
+import { Guest } from './guest.js';
+import { progress } from './log.js';
+import { runSuite, selectScenarios } from '../suite/runner.js';
+import { suite } from '../suite/index.js';
+import { humanReport, resultLine } from '../report/human.js';
+import { summarize, type RunReport } from '../report/json.js';
+import type { Result } from '../suite/types.js';
+
+export interface RunOptions {
+  kernel?: string;
+  kernelSrc?: string;
+  patches?: string;
+  filter?: string;
+  memMiB: number;
+  smp: number;
+  swap: number | 'none';
+  timeoutMs: number;
+  format: 'human' | 'json';
+  output: string;
+}
+
+/** "256M", "1G", "none" -> MiB or 'none'. */
+export function parseSize(s: string): number | 'none' {
+  if (s === 'none') return 'none';
+  const m = /^(\d+)([MG]?)$/i.exec(s);
+  if (!m) throw new Error(`bad size '${s}': use e.g. 256M, 1G or none`);
+  return Number(m[1]) * (m[2]?.toUpperCase() === 'G' ? 1024 : 1);
+}
+
+export async function run(o: RunOptions): Promise<number> {
+  const outDir = resolve(o.output);
+  mkdirSync(outDir, { recursive: true });
+  const scenarios = selectScenarios(suite, o.filter);
+  if (!scenarios.length) throw new Error(`--filter ${o.filter} matches no scenario`);
+
+  let kernel: Partial<KernelBuild> & { image: string };
+  if (o.kernel) kernel = { image: resolve(o.kernel) };
+  else kernel = await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches });
+  progress('run', `kernel ${kernel.image}${kernel.cached ? ' (cached)' : ''}`);
+  const image = await buildImage({ agentBundle: await bundleAgent() });
+  progress('run', `guest image ${image.initrd} (${(image.bytes / 1048576).toFixed(1)} MiB${image.cached ? ', cached' : ''})`);
+
+  const results: Result[] = [];
+  const report: RunReport = {
+    kernel: { image: kernel.image, cacheKey: kernel.cacheKey, patches: o.kernel ? undefined : o.patches ?? 'default' },
+    features: {},
+    results,
+    summary: summarize(results),
+    timings: { bootMs: 0, suiteMs: 0 },
+  };
+  const save = () => {
+    report.summary = summarize(results);
+    writeFileSync(join(outDir, 'results.json'), JSON.stringify(report, null, 2) + '\n');
+  };
+
+  let guest: Guest | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    report.interrupted = sig;
+    guest?.kill();
+    save();
+    process.stderr.write(`\nreclaim-harness: ${sig}: QEMU stopped; partial results in ${join(outDir, 'results.json')}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    progress('run', `booting (${o.smp} CPUs, ${o.memMiB} MiB, swap ${o.swap === 'none' ? 'none' : `${o.swap} MiB`}); console: ${join(outDir, 'console.log')}`);
+    try {
+      guest = await Guest.start({ kernel: kernel.image, initrd: image.initrd, outDir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
+    } catch (e) {
+      results.push({ id: 'guest.boot', status: 'error', reason: (e as Error).message, durationMs: 0 });
+      throw e;
+    }
+    report.features = guest.features;
+    report.kernel.release = (guest.features.kernel as { release: string }).release;
+    report.kernel.version = (guest.features.kernel as { version: string }).version;
+    report.timings.bootMs = guest.bootMs;
+    progress('run', `agent ready after ${(guest.bootMs / 1000).toFixed(2)} s; ${scenarios.length} scenario(s)`);
+    const t0 = Date.now();
+    await runSuite(guest, scenarios, (r) => {
+      results.push(r);
+      if (o.format === 'human') process.stderr.write(resultLine(r) + '\n');
+      save();
+    });
+    report.timings.suiteMs = Date.now() - t0;
+    const end = await guest.stop();
+    if (end.crash && !results.some((r) => r.status === 'error')) {
+      results.push({ id: 'guest.shutdown', status: 'error', reason: `kernel ${end.crash.kind} during shutdown:\n${end.crash.excerpt}`, durationMs: 0 });
+    }
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    save();
+  }
+  console.log(o.format === 'json' ? JSON.stringify(report) : humanReport(report));
+  const s = report.summary;
+  return s.fail || s.error ? 1 : 0;
+}

@@ -1,0 +1,229 @@
+// First scenarios: each interface once, with a simple expected outcome per page.
+import type { SubjectClient, Mapping, MapKind } from '../agent/subject.js';
+import { ABI, count, type Ctx } from './ctx.js';
+import type { Scenario } from './types.js';
+
+const PAGES = 32;
+
+async function mapped(ctx: Ctx, s: SubjectClient, kind: MapKind, how: 'read' | 'write', pages = PAGES): Promise<Mapping> {
+  const path = kind.startsWith('file') ? `${ctx.scratch}/${kind}-${s.pid}.dat` : undefined;
+  const m = await s.map(kind, pages, path ? { path } : {});
+  await s.touch(m.id, how);
+  return m;
+}
+
+async function expectPages(ctx: Ctx, s: SubjectClient, m: Mapping, want: 'present' | 'swapped' | 'gone', what: string, first = 0, n = m.pages): Promise<void> {
+  const es = await ctx.pagemap(s.pid, m.addr + BigInt(first * ctx.page), n);
+  const got = { present: count(es, (e) => e.present), swapped: count(es, (e) => e.swapped), gone: count(es, (e) => !e.present && !e.swapped) }[want];
+  ctx.expect(got === n, `${what}: ${got}/${n} pages ${want} (pages ${first}..${first + n - 1} of a ${m.kind} mapping at 0x${m.addr.toString(16)})`);
+}
+
+async function expectIntact(ctx: Ctx, s: SubjectClient): Promise<void> {
+  const v = await s.verify();
+  ctx.expect(v.badCount === 0, `data lost: ${v.badCount} of ${v.checked} pages wrong, e.g. ${JSON.stringify(v.bad.slice(0, 3), (_k, x) => (typeof x === 'bigint' ? `0x${x.toString(16)}` : x))}`);
+}
+
+async function expectReclaimOk(ctx: Ctx, pid: number, text: string): Promise<void> {
+  const r = await ctx.reclaim(pid, text);
+  ctx.expectOutcome(r, 'ok', `write '${text}' to /proc/${pid}/reclaim`);
+  ctx.expect(r.ok && r.value === text.length, `write '${text}' returned ${r.ok ? r.value : '-'} instead of ${text.length}`);
+}
+
+export const basic: Scenario[] = [
+  {
+    id: 'reclaim.mode-0200',
+    title: '/proc/PID/reclaim is write-only for its owner',
+    needs: { feature: 'proc-reclaim' },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const st = await ctx.guest.request<{ mode: number }>('stat', { path: `/proc/${s.pid}/reclaim` });
+      ctx.expect((st.mode & 0o7777) === 0o200, `mode is 0${(st.mode & 0o7777).toString(8)}, not 0200`);
+    },
+  },
+  {
+    id: 'reclaim.anon.private-swapped',
+    title: "'anon' swaps out every written private anon page; contents survive",
+    needs: { feature: 'proc-reclaim', swap: true },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const m = await mapped(ctx, s, 'anon-private', 'write');
+      await expectReclaimOk(ctx, s.pid, 'anon');
+      await expectPages(ctx, s, m, 'swapped', "after 'anon'");
+      await expectIntact(ctx, s);
+    },
+  },
+  {
+    id: 'reclaim.anon.leaves-file',
+    title: "'anon' leaves file-backed pages mapped",
+    needs: { feature: 'proc-reclaim', swap: true },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const f = await mapped(ctx, s, 'file-private', 'read');
+      await expectReclaimOk(ctx, s.pid, 'anon');
+      await expectPages(ctx, s, f, 'present', "file pages after 'anon'");
+    },
+  },
+  {
+    id: 'reclaim.file.private-clean-dropped',
+    title: "'file' drops clean private file pages; contents re-read from disk",
+    needs: { feature: 'proc-reclaim' },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const m = await mapped(ctx, s, 'file-private', 'read');
+      await expectReclaimOk(ctx, s.pid, 'file');
+      await expectPages(ctx, s, m, 'gone', "after 'file'");
+      await expectIntact(ctx, s);
+    },
+  },
+  {
+    id: 'reclaim.file.leaves-anon',
+    title: "'file' leaves private anon pages resident",
+    needs: { feature: 'proc-reclaim' },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const a = await mapped(ctx, s, 'anon-private', 'write');
+      await expectReclaimOk(ctx, s.pid, 'file');
+      await expectPages(ctx, s, a, 'present', "anon pages after 'file'");
+    },
+  },
+  {
+    id: 'reclaim.all',
+    title: "'all' swaps anon and drops clean file pages",
+    needs: { feature: 'proc-reclaim', swap: true },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const a = await mapped(ctx, s, 'anon-private', 'write');
+      const f = await mapped(ctx, s, 'file-private', 'read');
+      await expectReclaimOk(ctx, s.pid, 'all');
+      await expectPages(ctx, s, a, 'swapped', "anon after 'all'");
+      await expectPages(ctx, s, f, 'gone', "file after 'all'");
+      await expectIntact(ctx, s);
+    },
+  },
+  {
+    id: 'reclaim.range.anon',
+    title: "'ADDR SIZE' reclaims exactly the pages in the range",
+    needs: { feature: 'proc-reclaim', swap: true },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const m = await mapped(ctx, s, 'anon-private', 'write');
+      const start = m.addr + BigInt(8 * ctx.page);
+      await expectReclaimOk(ctx, s.pid, `0x${start.toString(16)} ${16 * ctx.page}`);
+      await expectPages(ctx, s, m, 'present', 'before the range', 0, 8);
+      await expectPages(ctx, s, m, 'swapped', 'inside the range', 8, 16);
+      await expectPages(ctx, s, m, 'present', 'after the range', 24, 8);
+      await expectIntact(ctx, s);
+    },
+  },
+  {
+    id: 'reclaim.range.file',
+    title: "'ADDR SIZE' with an unrounded size drops the clean file pages it covers",
+    needs: { feature: 'proc-reclaim' },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const m = await mapped(ctx, s, 'file-private', 'read');
+      await expectReclaimOk(ctx, s.pid, `${m.addr.toString()} ${4 * ctx.page + 1}`); // decimal ADDR; SIZE rounds up to 5 pages
+      await expectPages(ctx, s, m, 'gone', 'inside the rounded range', 0, 5);
+      await expectPages(ctx, s, m, 'present', 'after the range', 5, PAGES - 5);
+      await expectIntact(ctx, s);
+    },
+  },
+  {
+    id: 'reclaim.einval.keyword-case',
+    title: "'ALL' is not a keyword: EINVAL",
+    needs: { feature: 'proc-reclaim' },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      ctx.expectOutcome(await ctx.reclaim(s.pid, 'ALL'), 'EINVAL', "write 'ALL'");
+    },
+  },
+  {
+    id: 'reclaim.einval.unaligned',
+    title: 'an unaligned range address is EINVAL',
+    needs: { feature: 'proc-reclaim' },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const m = await mapped(ctx, s, 'anon-private', 'write', 4);
+      ctx.expectOutcome(await ctx.reclaim(s.pid, `0x${(m.addr + 8n).toString(16)} 4096`), 'EINVAL', 'unaligned ADDR');
+    },
+  },
+  {
+    id: 'madvise.pageout.anon',
+    title: 'process_madvise(MADV_PAGEOUT) swaps private anon pages',
+    needs: { swap: true },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const m = await mapped(ctx, s, 'anon-private', 'write');
+      const fd = await ctx.pidfd(s.pid);
+      const r = await ctx.processMadvise(fd, [[m.addr, m.bytes]], ABI.MADV_PAGEOUT);
+      ctx.expect(r.ok && r.value === BigInt(m.bytes), `PAGEOUT returned ${r.ok ? r.value : r.code}, expected ${m.bytes}`);
+      await expectPages(ctx, s, m, 'swapped', 'after PAGEOUT');
+      await expectIntact(ctx, s);
+    },
+  },
+  {
+    id: 'madvise.pageout.file',
+    title: 'process_madvise(MADV_PAGEOUT) drops clean private file pages',
+    needs: {},
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const m = await mapped(ctx, s, 'file-private', 'read');
+      const fd = await ctx.pidfd(s.pid);
+      const r = await ctx.processMadvise(fd, [[m.addr, m.bytes]], ABI.MADV_PAGEOUT);
+      ctx.expect(r.ok && r.value === BigInt(m.bytes), `PAGEOUT returned ${r.ok ? r.value : r.code}, expected ${m.bytes}`);
+      await expectPages(ctx, s, m, 'gone', 'after PAGEOUT');
+      await expectIntact(ctx, s);
+    },
+  },
+  {
+    id: 'madvise.dontneed.live-einval',
+    title: 'process_madvise(MADV_DONTNEED) on a live process is EINVAL',
+    needs: {},
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const m = await mapped(ctx, s, 'anon-private', 'write', 4);
+      const fd = await ctx.pidfd(s.pid);
+      ctx.expectOutcome(await ctx.processMadvise(fd, [[m.addr, m.bytes]], ABI.MADV_DONTNEED), 'EINVAL', 'DONTNEED on a live process');
+      await expectPages(ctx, s, m, 'present', 'after the refused DONTNEED');
+    },
+  },
+  {
+    id: 'madvise.range.pageout',
+    title: 'PMADV_FLAG_RANGE with MADV_PAGEOUT returns 0 and swaps the whole address space',
+    needs: { feature: 'pmadv-range', swap: true },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const m = await mapped(ctx, s, 'anon-private', 'write');
+      const fd = await ctx.pidfd(s.pid);
+      const r = await ctx.processMadvise(fd, null, ABI.MADV_PAGEOUT, ABI.PMADV_FLAG_RANGE);
+      ctx.expect(r.ok && r.value === 0n, `RANGE PAGEOUT returned ${r.ok ? r.value : r.code}, expected 0`);
+      await expectPages(ctx, s, m, 'swapped', 'after RANGE PAGEOUT');
+      await expectIntact(ctx, s);
+    },
+  },
+  {
+    id: 'mrelease.after-sigkill',
+    title: 'process_mrelease: EINVAL while alive, 0 or ESRCH after SIGKILL',
+    needs: { feature: 'process-mrelease' },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      await mapped(ctx, s, 'anon-private', 'write', 256);
+      const fd = await ctx.pidfd(s.pid);
+      ctx.expectOutcome(await ctx.processMrelease(fd), 'EINVAL', 'mrelease on a live process');
+      await ctx.signal(fd, ABI.SIGKILL);
+      const r = await ctx.processMrelease(fd);
+      ctx.expect(r.ok || r.code === 'ESRCH', `mrelease after SIGKILL: expected 0 or ESRCH, got ${r.ok ? 0 : r.code}`);
+    },
+  },
+  {
+    id: 'shrinkmem.write-read',
+    title: '/dev/shrinkmem takes a size in MB and reports the pages it freed',
+    needs: { feature: 'shrinkmem' },
+    async run(ctx) {
+      const w = await ctx.write('/dev/shrinkmem', '1\n');
+      ctx.expect(w.ok && w.value === 2, `write '1\\n' gave ${w.ok ? w.value : w.code}, expected 2 (count)`);
+      const text = await ctx.read('/dev/shrinkmem');
+      ctx.expect(/^\d+\n$/.test(text), `read gave ${JSON.stringify(text)}, expected "<pages>\\n"`);
+    },
+  },
+];

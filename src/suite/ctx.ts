@@ -1,0 +1,113 @@
+// The scenario toolkit: subjects, procfs writes, syscalls and observations in the guest.
+import { decodePagemap, type PagemapEntry } from '../agent/pagemap.js';
+import { SubjectClient, type Reply } from '../agent/subject.js';
+import { GuestError, type Guest } from '../host/guest.js';
+import { Mismatch } from './types.js';
+
+export interface Features {
+  pageSize: number;
+  cpus: number;
+  interfaces: { procReclaim: boolean; shrinkmem: boolean; pmadvRange: boolean; processMrelease: boolean };
+  swap: { totalKb: number };
+  thp: string;
+  hugepages: { sizeKb: number; total: number };
+  kernel: { release: string; version: string; arch: string };
+}
+
+/** MADV_* and flag values of the guest ABI. */
+export const ABI = { MADV_DONTNEED: 4, MADV_COLD: 20, MADV_PAGEOUT: 21, PMADV_FLAG_RANGE: 1, SIGKILL: 9 } as const;
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string };
+
+export class Ctx {
+  readonly page: number;
+  private cleanup: Array<() => Promise<unknown>> = [];
+
+  constructor(readonly guest: Guest, readonly features: Features, readonly scratch = '/mnt/scratch') {
+    this.page = features.pageSize;
+  }
+
+  /** A subject in the guest, pinned to CPU 0 like the agent (spec §7.1); killed after the scenario. */
+  async spawn(uid?: number): Promise<SubjectClient> {
+    const { pid } = await this.guest.request<{ pid: number }>('spawn', uid === undefined ? {} : { uid });
+    await this.guest.request('sched_setaffinity', { pid, cpus: [0] });
+    this.cleanup.push(() => this.guest.request('kill', { pid }).catch(() => undefined));
+    return this.client(pid);
+  }
+
+  async fork(parent: SubjectClient): Promise<SubjectClient> {
+    const { pid } = await this.guest.request<{ pid: number }>('fork', { pid: parent.pid });
+    this.cleanup.push(() => this.guest.request('kill', { pid }).catch(() => undefined));
+    return this.client(pid);
+  }
+
+  private client(pid: number): SubjectClient {
+    return new SubjectClient(pid, (line) => this.guest.request<Reply>('subject', { pid, line }));
+  }
+
+  /** Runs op; a GuestError becomes { ok: false, code }. */
+  async attempt<T>(op: () => Promise<T>): Promise<Outcome<T>> {
+    try {
+      return { ok: true, value: await op() };
+    } catch (e) {
+      if (e instanceof GuestError && e.code !== 'ETIMEDOUT' && e.code !== 'ECRASH' && e.code !== 'EGUESTEXIT') return { ok: false, code: e.code };
+      throw e;
+    }
+  }
+
+  /** One write(2) of text to path: the byte count, or the errno name. */
+  write(path: string, text: string): Promise<Outcome<number>> {
+    return this.attempt(async () => (await this.guest.request<{ ret: number }>('write', { path, text })).ret);
+  }
+
+  async read(path: string): Promise<string> {
+    return (await this.guest.request<{ text: string }>('read', { path })).text;
+  }
+
+  reclaim(pid: number, text: string): Promise<Outcome<number>> {
+    return this.write(`/proc/${pid}/reclaim`, text);
+  }
+
+  async pidfd(pid: number): Promise<number> {
+    const { fd } = await this.guest.request<{ fd: number }>('pidfd_open', { pid });
+    this.cleanup.push(() => this.guest.request('close', { fd }).catch(() => undefined));
+    return fd;
+  }
+
+  processMadvise(fd: number, iovecs: Array<[bigint, number]> | null, advice: number, flags = 0): Promise<Outcome<bigint>> {
+    return this.attempt(async () => {
+      const vec = iovecs && iovecs.map(([a, len]) => [a.toString(), String(len)]);
+      return BigInt((await this.guest.request<{ ret: string }>('process_madvise', { fd, iovecs: vec, advice, flags })).ret);
+    });
+  }
+
+  processMrelease(fd: number, flags = 0): Promise<Outcome<void>> {
+    return this.attempt(async () => void (await this.guest.request('process_mrelease', { fd, flags })));
+  }
+
+  async signal(fd: number, sig: number): Promise<void> {
+    await this.guest.request('pidfd_send_signal', { fd, sig });
+  }
+
+  async pagemap(pid: number, addr: bigint, pages: number): Promise<PagemapEntry[]> {
+    const { entries } = await this.guest.request<{ entries: string[] }>('pagemap', { pid, addr: addr.toString(), pages });
+    return entries.map((h) => decodePagemap(BigInt(`0x${h}`)));
+  }
+
+  /** Fails the scenario with message unless cond holds. */
+  expect(cond: boolean, message: string): void {
+    if (!cond) throw new Mismatch(message);
+  }
+
+  expectOutcome<T>(got: Outcome<T>, want: 'ok' | string, what: string): void {
+    const g = got.ok ? 'ok' : got.code;
+    this.expect(g === want, `${what}: expected ${want}, got ${g}`);
+  }
+
+  async finish(): Promise<void> {
+    for (const f of this.cleanup.splice(0).reverse()) await f();
+  }
+}
+
+/** How many entries satisfy pred, for messages like "12/64 swapped". */
+export const count = (es: PagemapEntry[], pred: (e: PagemapEntry) => boolean) => es.filter(pred).length;

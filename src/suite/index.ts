@@ -1,0 +1,5 @@
+// The built-in suite.
+import { basic } from './basic.js';
+import type { Scenario } from './types.js';
+
+export const suite: readonly Scenario[] = [...basic];

@@ -1,0 +1,61 @@
+// Runs scenarios one after another in a booted guest, with honest SKIPs.
+import { GuestError, type Guest } from '../host/guest.js';
+import { Ctx, type Features } from './ctx.js';
+import { Mismatch, type Feature, type Needs, type Result, type Scenario } from './types.js';
+
+const FEATURE_PROBE: Record<Feature, (f: Features) => boolean> = {
+  'proc-reclaim': (f) => f.interfaces.procReclaim,
+  'pmadv-range': (f) => f.interfaces.pmadvRange,
+  shrinkmem: (f) => f.interfaces.shrinkmem,
+  'process-mrelease': (f) => f.interfaces.processMrelease,
+};
+const FEATURE_NAMES: Record<Feature, string> = {
+  'proc-reclaim': '/proc/PID/reclaim',
+  'pmadv-range': 'process_madvise PMADV_FLAG_RANGE',
+  shrinkmem: '/dev/shrinkmem',
+  'process-mrelease': 'process_mrelease()',
+};
+
+/** Why a scenario cannot run here, or undefined. */
+export function skipReason(needs: Needs, f: Features): string | undefined {
+  if (needs.feature && !FEATURE_PROBE[needs.feature](f)) return `kernel lacks ${FEATURE_NAMES[needs.feature]}`;
+  if (needs.swap && f.swap.totalKb === 0) return 'needs swap (run with --swap SIZE)';
+  if (needs.hugetlb && f.hugepages.total === 0) return 'needs reserved hugetlb pages';
+  if (needs.thp && f.thp === 'unsupported') return 'kernel lacks transparent hugepages';
+  return undefined;
+}
+
+export function selectScenarios(all: readonly Scenario[], filter?: string): Scenario[] {
+  if (!filter) return [...all];
+  const re = new RegExp(filter);
+  return all.filter((s) => re.test(s.id));
+}
+
+export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onResult: (r: Result) => void = () => {}): Promise<Result[]> {
+  const features = guest.features as unknown as Features;
+  await guest.request('sched_setaffinity', { pid: 0, cpus: [0] }); // the agent reclaims from CPU 0 (spec §7.1)
+  const results: Result[] = [];
+  for (const s of scenarios) {
+    const t0 = Date.now();
+    let r: Result;
+    const skip = skipReason(s.needs, features);
+    if (skip) r = { id: s.id, status: 'skip', reason: skip, durationMs: 0 };
+    else if (!guest.alive) r = { id: s.id, status: 'error', reason: `guest lost earlier: ${guest.lostReason?.code}`, durationMs: 0 };
+    else {
+      const ctx = new Ctx(guest, features);
+      try {
+        await s.run(ctx);
+        r = { id: s.id, status: 'pass', durationMs: 0 };
+      } catch (e) {
+        const status = e instanceof Mismatch ? 'fail' : 'error';
+        const step = e instanceof GuestError ? `step '${e.op}': ` : '';
+        r = { id: s.id, status, reason: `${step}${(e as Error).message}`, durationMs: 0 };
+      }
+      if (guest.alive) await ctx.finish().catch(() => undefined);
+      r.durationMs = Date.now() - t0;
+    }
+    results.push(r);
+    onResult(r);
+  }
+  return results;
+}
