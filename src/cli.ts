@@ -5,7 +5,7 @@ import { doctor, requirements } from './host/doctor.js';
 import { crossBuild } from './host/crossbuild.js';
 import { hostDemo } from './host/demo.js';
 import { buildKernel, type Profile } from './host/kernel.js';
-import { parseSize, run } from './host/run.js';
+import { parseSize, run, shell } from './host/run.js';
 
 const USAGE = `usage: reclaim-harness <command> [options]
 
@@ -16,6 +16,7 @@ commands:
       --filter REGEX  scenarios whose id matches
       --mem MiB (1024)  --smp N (2)  --swap SIZE|none (256M)  --timeout SECONDS (60, per step)
       --format human|json   --output DIR (out/run)
+  shell [options]     boot the same guest with a shell on this terminal (run's kernel options)
   demo                exercise the syscall shim on this machine's kernel
   doctor [--fix]      check (and with --fix install) the Debian packages the project needs
   kernel [--kernel-src DIR] [--patches DIR|none] [--profile default|debug]
@@ -69,6 +70,10 @@ async function main(argv: string[]): Promise<number> {
         format: values.format,
         output: values.output!,
       });
+    }
+    case 'shell': {
+      const mem = parseSize(values.mem!);
+      return shell({ kernel: values.kernel, kernelSrc: values['kernel-src'], patches: values.patches, memMiB: mem === 'none' ? 1024 : mem, smp: Number(values.smp), swap: parseSize(values.swap!) });
     }
     case 'demo':
       return (await hostDemo()) ? 0 : 1;

@@ -54,9 +54,7 @@ export class Guest {
     const tmp = mkdtempSync(join(tmpdir(), 'reclaim-guest-'));
     let vm: Vm | undefined;
     try {
-      const disk = join(tmp, 'scratch.img');
-      await execa('truncate', ['-s', `${o.scratchMiB ?? 128}M`, disk]);
-      await execa('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', disk]);
+      const disk = await makeScratchDisk(join(tmp, 'scratch.img'), o.scratchMiB ?? 128);
       const socket = join(tmp, 'agent.sock');
       const swap = o.swap ?? 'none';
       vm = startQemu({
@@ -70,6 +68,7 @@ export class Guest {
         timeoutMs: o.vmTimeoutMs ?? 30 * 60_000,
         agentSocket: socket,
         scratchDisk: disk,
+        name: `reclaim-harness:${o.outDir}`,
       });
       const sock = await connectWhenReady(socket, vm, timeoutMs);
       const g = new Guest(vm, sock, tmp, join(o.outDir, 'agent.log'), timeoutMs);
@@ -177,6 +176,13 @@ export class Guest {
     this.sock.destroy();
     rmSync(this.tmp, { recursive: true, force: true });
   }
+}
+
+/** An empty ext4 image: the guest's /mnt/scratch, so page-cache pages are real. */
+export async function makeScratchDisk(path: string, mib: number): Promise<string> {
+  await execa('truncate', ['-s', `${mib}M`, path]);
+  await execa('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', path]);
+  return path;
 }
 
 async function connectWhenReady(path: string, vm: Vm, timeoutMs: number): Promise<Socket> {

@@ -19,6 +19,8 @@ export interface BootOptions {
   agentSocket?: string;
   /** raw disk image attached as virtio-blk (/dev/vda in the guest) */
   scratchDisk?: string;
+  /** QEMU -name, so a run's QEMU can be told apart from others */
+  name?: string;
   /** further QEMU arguments */
   extraArgs?: string[];
 }
@@ -69,6 +71,7 @@ export function qemuArgs(o: BootOptions): string[] {
     '-nographic',
     '-nic', 'none',
     '-no-reboot',
+    ...(o.name ? ['-name', o.name] : []),
     '-kernel', o.kernel,
     '-initrd', o.initrd,
     '-append', `console=ttyAMA0 panic=-1 ${o.append ?? ''}`.trim(),
@@ -130,4 +133,10 @@ export function startQemu(o: BootOptions): Vm {
 /** Boots and waits for the guest to power off (or crash, or time out). */
 export function boot(o: BootOptions): Promise<BootResult> {
   return startQemu(o).done;
+}
+
+/** QEMU with the console on this terminal, for `reclaim-harness shell`. */
+export async function interactive(o: Omit<BootOptions, 'consoleLog' | 'timeoutMs'>): Promise<number> {
+  const r = await execa('qemu-system-aarch64', qemuArgs({ ...o, consoleLog: '', timeoutMs: 0 }), { stdio: 'inherit', reject: false });
+  return r.exitCode ?? 1;
 }

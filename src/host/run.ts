@@ -1,10 +1,12 @@
 // `reclaim-harness run`: kernel + image -> boot -> suite -> reports.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildKernel, type KernelBuild } from './kernel.js';
 import { bundleAgent } from './bundle.js';
 import { buildImage } from './image.js';
-import { Guest } from './guest.js';
+import { Guest, makeScratchDisk } from './guest.js';
+import { interactive } from './qemu.js';
 import { progress } from './log.js';
 import { runSuite, selectScenarios } from '../suite/runner.js';
 import { suite } from '../suite/index.js';
@@ -33,19 +35,37 @@ export function parseSize(s: string): number | 'none' {
   return Number(m[1]) * (m[2]?.toUpperCase() === 'G' ? 1024 : 1);
 }
 
-export async function run(o: RunOptions): Promise<number> {
-  const outDir = resolve(o.output);
-  mkdirSync(outDir, { recursive: true });
-  const scenarios = selectScenarios(suite, o.filter);
-  if (!scenarios.length) throw new Error(`--filter ${o.filter} matches no scenario`);
-
+/** The kernel (given, or built and cached) and the guest image. */
+export async function prepare(o: Pick<RunOptions, 'kernel' | 'kernelSrc' | 'patches'>) {
   let kernel: Partial<KernelBuild> & { image: string };
   if (o.kernel) kernel = { image: resolve(o.kernel) };
   else kernel = await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches });
   progress('run', `kernel ${kernel.image}${kernel.cached ? ' (cached)' : ''}`);
   const image = await buildImage({ agentBundle: await bundleAgent() });
   progress('run', `guest image ${image.initrd} (${(image.bytes / 1048576).toFixed(1)} MiB${image.cached ? ', cached' : ''})`);
+  return { kernel, image };
+}
 
+/** `reclaim-harness shell`: the same guest, with a shell on this terminal. */
+export async function shell(o: Pick<RunOptions, 'kernel' | 'kernelSrc' | 'patches' | 'memMiB' | 'smp' | 'swap'>): Promise<number> {
+  const { kernel, image } = await prepare(o);
+  const tmp = mkdtempSync(join(tmpdir(), 'reclaim-shell-'));
+  try {
+    const disk = await makeScratchDisk(join(tmp, 'scratch.img'), 128);
+    process.stderr.write('reclaim-harness: guest shell on this terminal; `poweroff -f` or Ctrl-A X ends it\n');
+    return await interactive({ kernel: kernel.image, initrd: image.initrd, memMiB: o.memMiB, smp: o.smp, scratchDisk: disk, append: `reclaim.swap=${o.swap} reclaim.mode=shell` });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export async function run(o: RunOptions): Promise<number> {
+  const outDir = resolve(o.output);
+  mkdirSync(outDir, { recursive: true });
+  const scenarios = selectScenarios(suite, o.filter);
+  if (!scenarios.length) throw new Error(`--filter ${o.filter} matches no scenario`);
+
+  const { kernel, image } = await prepare(o);
   const results: Result[] = [];
   const report: RunReport = {
     kernel: { image: kernel.image, cacheKey: kernel.cacheKey, patches: o.kernel ? undefined : o.patches ?? 'default' },

@@ -1,0 +1,107 @@
+// End to end: the CLI boots the arm64 guest and runs the suite; crashes and
+// interrupts are handled. Uses the cached kernels the boot smoke test builds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../src/native.js';
+import { Guest, GuestError } from '../src/host/guest.js';
+import { prepare } from '../src/host/run.js';
+import type { RunReport } from '../src/report/json.js';
+
+const CLI = join(packageRoot, 'dist', 'src', 'cli.js');
+const PATCHED_ONLY = /^(reclaim\.|shrinkmem\.|madvise\.range\.)/;
+
+function outDir(t: { after(fn: () => void): void }): string {
+  const d = mkdtempSync(join(tmpdir(), 'reclaim-run-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const qemuFor = (dir: string) => {
+  try {
+    return execFileSync('pgrep', ['-f', `reclaim-harness:${dir}`], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+};
+
+test('run on the patched kernel: every scenario passes, exit 0, logs kept', async (t) => {
+  const dir = outDir(t);
+  const r = await cli(['run', '--format', 'json', '--output', dir]);
+  const rep = JSON.parse(r.stdout) as RunReport;
+  const bad = rep.results.filter((x) => x.status !== 'pass');
+  assert.deepEqual(bad, [], r.stderr.slice(-3000));
+  assert.equal(r.code, 0);
+  assert.ok(rep.results.length >= 16 && rep.timings.bootMs > 0 && rep.timings.suiteMs > 0);
+  for (const f of ['console.log', 'agent.log', 'results.json']) assert.ok(existsSync(join(dir, f)), f);
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).summary, rep.summary);
+});
+
+test('run --patches none: patched interfaces SKIP with the reason, upstream scenarios PASS', async (t) => {
+  const dir = outDir(t);
+  const r = await cli(['run', '--patches', 'none', '--format', 'json', '--output', dir]);
+  const rep = JSON.parse(r.stdout) as RunReport;
+  assert.equal(r.code, 0, r.stderr.slice(-3000));
+  for (const x of rep.results) {
+    if (PATCHED_ONLY.test(x.id)) assert.ok(x.status === 'skip' && /^kernel lacks (\/proc\/PID\/reclaim|\/dev\/shrinkmem|process_madvise PMADV_FLAG_RANGE)$/.test(x.reason ?? ''), `${x.id}: ${x.status} ${x.reason}`);
+    else assert.equal(x.status, 'pass', `${x.id}: ${x.reason}`);
+  }
+  assert.ok(rep.summary.pass >= 4 && rep.summary.skip >= 10);
+});
+
+test('a kernel panic (sysrq-c) is reported within the step timeout, with the panic excerpt', async (t) => {
+  const dir = outDir(t);
+  const { kernel, image } = await prepare({ patches: 'none' });
+  const guest = await Guest.start({ kernel: kernel.image, initrd: image.initrd, outDir: dir, timeoutMs: 60_000 });
+  t.after(() => guest.kill());
+  const t0 = Date.now();
+  await assert.rejects(guest.request('write', { path: '/proc/sysrq-trigger', text: 'c' }, 30_000), (e: GuestError) => {
+    assert.equal(e.code, 'ECRASH');
+    assert.equal(e.crash?.kind, 'panic');
+    assert.match(e.message, /Kernel panic - not syncing: sysrq triggered crash/);
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 30_000);
+  const end = await guest.stop();
+  assert.equal(end.crash?.kind, 'panic');
+  assert.equal(qemuFor(dir), '');
+  assert.match(readFileSync(join(dir, 'console.log'), 'utf8'), /sysrq triggered crash/);
+});
+
+test('SIGINT during a run stops QEMU, removes temporary files and keeps partial results', async (t) => {
+  const dir = outDir(t);
+  const before = new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('reclaim-guest-')));
+  const p = spawn(process.execPath, [CLI, 'run', '--patches', 'none', '--output', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    p.stderr.on('data', (d) => {
+      stderr += d;
+      if (/PASS|SKIP/.test(stderr)) resolve(); // mid-suite
+    });
+    p.on('exit', () => reject(new Error(`run ended before it was interrupted:\n${stderr}`)));
+  });
+  assert.notEqual(qemuFor(dir), '', 'QEMU runs mid-suite');
+  p.kill('SIGINT');
+  const code = await new Promise((r) => p.on('exit', (c) => r(c)));
+  assert.equal(code, 130);
+  assert.equal(qemuFor(dir), '', 'no QEMU left');
+  const leftover = readdirSync(tmpdir()).filter((f) => f.startsWith('reclaim-guest-') && !before.has(f));
+  assert.deepEqual(leftover, []);
+  const rep = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as RunReport;
+  assert.equal(rep.interrupted, 'SIGINT');
+  assert.ok(rep.results.length >= 1 && rep.results.length < 16, `partial: ${rep.results.length} results`);
+});
