@@ -27,6 +27,8 @@ export const requirements: readonly Requirement[] = [
   { pkg: 'git', why: 'apply the patch series' },
   { pkg: 'qemu-system-arm', why: 'boot the arm64 guest (qemu-system-aarch64)' },
   { pkg: 'cpio', why: 'inspect initramfs images in tests' },
+  { pkg: 'mmdebstrap', why: "the guest's arm64 Node.js, from Debian" },
+  { pkg: 'e2fsprogs', why: 'mkfs.ext4 for the guest scratch disk' },
 ];
 
 export interface DoctorReport {

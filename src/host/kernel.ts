@@ -56,7 +56,7 @@ export interface Series {
 
 // ---- source ----
 
-async function debianSource(): Promise<Source> {
+export async function debianSource(): Promise<Source> {
   if (!(await installedPackages([DEBIAN_PKG])).has(DEBIAN_PKG)) await aptInstall([DEBIAN_PKG]);
   const version = (await execa('dpkg-query', ['-W', '-f=${Version}', DEBIAN_PKG])).stdout.trim();
   const id = `debian-${version.replace(/[^A-Za-z0-9.+-]/g, '_')}`;
