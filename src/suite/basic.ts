@@ -188,6 +188,20 @@ export const basic: Scenario[] = [
     },
   },
   {
+    id: 'madvise.perm.other-uid-eacces',
+    title: 'process_madvise from uid 65534 on a root process is EACCES',
+    needs: {},
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const m = await mapped(ctx, s, 'anon-private', 'write', 4);
+      const fd = await ctx.asUser<{ fd: number }>(65534, { op: 'pidfd_open', pid: s.pid });
+      ctx.expect(fd.ok, `pidfd_open as uid 65534: ${fd.ok ? '' : fd.code}`);
+      const iovecs = [[m.addr.toString(), String(m.bytes)]];
+      const r = await ctx.asUser(65534, { op: 'process_madvise', fd: fd.ok && fd.value.fd, iovecs, advice: ABI.MADV_COLD });
+      ctx.expectOutcome(r, 'EACCES', 'process_madvise(MADV_COLD) by uid 65534 on a root process');
+    },
+  },
+  {
     id: 'madvise.range.pageout',
     title: 'PMADV_FLAG_RANGE with MADV_PAGEOUT returns 0 and swaps the whole address space',
     needs: { feature: 'pmadv-range', swap: true },

@@ -94,6 +94,11 @@ export class Ctx {
     return entries.map((h) => decodePagemap(BigInt(`0x${h}`)));
   }
 
+  /** One agent operation performed by a worker running as uid (and gid) `uid`. */
+  asUser<T = Record<string, unknown>>(uid: number, req: Record<string, unknown>): Promise<Outcome<T>> {
+    return this.attempt(() => this.guest.request<T>('as_user', { uid, req }));
+  }
+
   /** Fails the scenario with message unless cond holds. */
   expect(cond: boolean, message: string): void {
     if (!cond) throw new Mismatch(message);
