@@ -29,6 +29,24 @@ async function expectReclaimOk(ctx: Ctx, pid: number, text: string): Promise<voi
   ctx.expect(r.ok && r.value === text.length, `write '${text}' returned ${r.ok ? r.value : '-'} instead of ${text.length}`);
 }
 
+/** process_madvise(MADV_PAGEOUT) over a whole mapping: the full byte count, then every page `want`. */
+function pageout(name: string, kind: MapKind, how: 'read' | 'write', want: 'swapped' | 'gone', what: string, needs: Scenario['needs']): Scenario {
+  return {
+    id: `madvise.pageout.${name}`,
+    title: `process_madvise(MADV_PAGEOUT) ${what}`,
+    needs,
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const m = await mapped(ctx, s, kind, how);
+      const fd = await ctx.pidfd(s.pid);
+      const r = await ctx.processMadvise(fd, [[m.addr, m.bytes]], ABI.MADV_PAGEOUT);
+      ctx.expect(r.ok && r.value === BigInt(m.bytes), `PAGEOUT returned ${r.ok ? r.value : r.code}, expected ${m.bytes}`);
+      await expectPages(ctx, s, m, want, 'after PAGEOUT');
+      await expectIntact(ctx, s);
+    },
+  };
+}
+
 export const basic: Scenario[] = [
   {
     id: 'reclaim.mode-0200',
@@ -47,8 +65,15 @@ export const basic: Scenario[] = [
     async run(ctx) {
       const s = await ctx.spawn();
       const m = await mapped(ctx, s, 'anon-private', 'write');
+      const before = await ctx.globals();
+      const kb = (m.bytes / 1024) | 0;
       await expectReclaimOk(ctx, s.pid, 'anon');
       await expectPages(ctx, s, m, 'swapped', "after 'anon'");
+      const vma = await ctx.smapsAt(s.pid, m.addr);
+      ctx.expect(vma?.fields.Swap === kb && vma.fields.Rss === 0, `smaps of the VMA: Swap ${vma?.fields.Swap} kB, Rss ${vma?.fields.Rss} kB; expected ${kb} and 0`);
+      ctx.expect((await ctx.status(s.pid)).VmSwap! >= kb, `VmSwap below the ${kb} kB swapped`);
+      const d = await ctx.globalsDelta(before);
+      ctx.expect(d.vmstat.pswpout! >= m.pages, `pswpout grew by ${d.vmstat.pswpout}, expected >= ${m.pages}`);
       await expectIntact(ctx, s);
     },
   },
@@ -147,34 +172,8 @@ export const basic: Scenario[] = [
       ctx.expectOutcome(await ctx.reclaim(s.pid, `0x${(m.addr + 8n).toString(16)} 4096`), 'EINVAL', 'unaligned ADDR');
     },
   },
-  {
-    id: 'madvise.pageout.anon',
-    title: 'process_madvise(MADV_PAGEOUT) swaps private anon pages',
-    needs: { swap: true },
-    async run(ctx) {
-      const s = await ctx.spawn();
-      const m = await mapped(ctx, s, 'anon-private', 'write');
-      const fd = await ctx.pidfd(s.pid);
-      const r = await ctx.processMadvise(fd, [[m.addr, m.bytes]], ABI.MADV_PAGEOUT);
-      ctx.expect(r.ok && r.value === BigInt(m.bytes), `PAGEOUT returned ${r.ok ? r.value : r.code}, expected ${m.bytes}`);
-      await expectPages(ctx, s, m, 'swapped', 'after PAGEOUT');
-      await expectIntact(ctx, s);
-    },
-  },
-  {
-    id: 'madvise.pageout.file',
-    title: 'process_madvise(MADV_PAGEOUT) drops clean private file pages',
-    needs: {},
-    async run(ctx) {
-      const s = await ctx.spawn();
-      const m = await mapped(ctx, s, 'file-private', 'read');
-      const fd = await ctx.pidfd(s.pid);
-      const r = await ctx.processMadvise(fd, [[m.addr, m.bytes]], ABI.MADV_PAGEOUT);
-      ctx.expect(r.ok && r.value === BigInt(m.bytes), `PAGEOUT returned ${r.ok ? r.value : r.code}, expected ${m.bytes}`);
-      await expectPages(ctx, s, m, 'gone', 'after PAGEOUT');
-      await expectIntact(ctx, s);
-    },
-  },
+  pageout('anon', 'anon-private', 'write', 'swapped', 'swaps private anon pages', { swap: true }),
+  pageout('file', 'file-private', 'read', 'gone', 'drops clean private file pages', {}),
   {
     id: 'madvise.dontneed.live-einval',
     title: 'process_madvise(MADV_DONTNEED) on a live process is EINVAL',

@@ -1,5 +1,6 @@
 // The scenario toolkit: subjects, procfs writes, syscalls and observations in the guest.
 import { decodePagemap, type PagemapEntry } from '../agent/pagemap.js';
+import { delta, parseKeyValues, parseSmaps, parseVmstat, type SmapsVma } from '../agent/procfs.js';
 import { SubjectClient, type Reply } from '../agent/subject.js';
 import { GuestError, type Guest } from '../host/guest.js';
 import { Mismatch } from './types.js';
@@ -92,6 +93,27 @@ export class Ctx {
   async pagemap(pid: number, addr: bigint, pages: number): Promise<PagemapEntry[]> {
     const { entries } = await this.guest.request<{ entries: string[] }>('pagemap', { pid, addr: addr.toString(), pages });
     return entries.map((h) => decodePagemap(BigInt(`0x${h}`)));
+  }
+
+  /** The smaps entry of the VMA that contains addr. */
+  async smapsAt(pid: number, addr: bigint): Promise<SmapsVma | undefined> {
+    return parseSmaps(await this.read(`/proc/${pid}/smaps`)).find((v) => v.start <= addr && addr < v.end);
+  }
+
+  async status(pid: number): Promise<Record<string, number>> {
+    return parseKeyValues(await this.read(`/proc/${pid}/status`));
+  }
+
+  /** meminfo and vmstat now (node counters made exact with stat_refresh). */
+  async globals(): Promise<{ meminfo: Record<string, number>; vmstat: Record<string, number> }> {
+    await this.write('/proc/sys/vm/stat_refresh', '1');
+    return { meminfo: parseKeyValues(await this.read('/proc/meminfo')), vmstat: parseVmstat(await this.read('/proc/vmstat')) };
+  }
+
+  /** How meminfo and vmstat changed since `before`. */
+  async globalsDelta(before: Awaited<ReturnType<Ctx['globals']>>) {
+    const now = await this.globals();
+    return { meminfo: delta(before.meminfo, now.meminfo), vmstat: delta(before.vmstat, now.vmstat) };
   }
 
   /** One agent operation performed by a worker running as uid (and gid) `uid`. */
