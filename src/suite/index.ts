@@ -1,5 +1,6 @@
 // The built-in suite.
 import { basic } from './basic.js';
+import { parse } from './parse.js';
 import type { Scenario } from './types.js';
 
-export const suite: readonly Scenario[] = [...basic];
+export const suite: readonly Scenario[] = [...basic, ...parse];
