@@ -1,5 +1,5 @@
 // `reclaim-harness run`: kernel + image -> boot -> suite -> reports.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildKernel, type KernelBuild } from './kernel.js';
@@ -8,7 +8,7 @@ import { buildImage } from './image.js';
 import { Guest, makeScratchDisk } from './guest.js';
 import { interactive } from './qemu.js';
 import { progress } from './log.js';
-import { runSuite, selectScenarios } from '../suite/runner.js';
+import { builtFeatures, runSuite, selectScenarios } from '../suite/runner.js';
 import { suite } from '../suite/index.js';
 import { humanReport, resultLine } from '../report/human.js';
 import { summarize, type RunReport } from '../report/json.js';
@@ -103,11 +103,17 @@ export async function run(o: RunOptions): Promise<number> {
     report.timings.bootMs = guest.bootMs;
     progress('run', `agent ready after ${(guest.bootMs / 1000).toFixed(2)} s; ${scenarios.length} scenario(s)`);
     const t0 = Date.now();
-    await runSuite(guest, scenarios, (r) => {
-      results.push(r);
-      if (o.format === 'human') process.stderr.write(resultLine(r) + '\n');
-      save();
-    });
+    const built = kernel.config ? builtFeatures(readFileSync(kernel.config, 'utf8')) : new Set<never>();
+    await runSuite(
+      guest,
+      scenarios,
+      (r) => {
+        results.push(r);
+        if (o.format === 'human') process.stderr.write(resultLine(r) + '\n');
+        save();
+      },
+      built,
+    );
     report.timings.suiteMs = Date.now() - t0;
     const end = await guest.stop();
     if (end.crash && !results.some((r) => r.status === 'error')) {

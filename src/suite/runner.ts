@@ -16,6 +16,19 @@ const FEATURE_NAMES: Record<Feature, string> = {
   'process-mrelease': 'process_mrelease()',
 };
 
+/** Kconfig option that builds each feature into the kernel (spec A1-A3). */
+const FEATURE_CONFIG: Partial<Record<Feature, string>> = {
+  'proc-reclaim': 'CONFIG_PROCESS_RECLAIM',
+  'pmadv-range': 'CONFIG_PROCESS_MADVISE_REAP',
+  shrinkmem: 'CONFIG_SHRINKMEM',
+};
+
+/** The features a kernel's .config says it was built with. */
+export function builtFeatures(dotConfig: string): Set<Feature> {
+  const on = new Set(dotConfig.split('\n').filter((l) => /=y$/.test(l)).map((l) => l.slice(0, -2)));
+  return new Set((Object.keys(FEATURE_CONFIG) as Feature[]).filter((f) => on.has(FEATURE_CONFIG[f]!)));
+}
+
 /** Why a scenario cannot run here, or undefined. */
 export function skipReason(needs: Needs, f: Features): string | undefined {
   if (needs.feature && !FEATURE_PROBE[needs.feature](f)) return `kernel lacks ${FEATURE_NAMES[needs.feature]}`;
@@ -31,7 +44,12 @@ export function selectScenarios(all: readonly Scenario[], filter?: string): Scen
   return all.filter((s) => re.test(s.id));
 }
 
-export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onResult: (r: Result) => void = () => {}): Promise<Result[]> {
+/**
+ * Runs the scenarios. `built` names the features the kernel was configured
+ * with: one the guest does not show is a FAIL, never a SKIP, so a broken port
+ * cannot pass as an unpatched kernel.
+ */
+export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onResult: (r: Result) => void = () => {}, built: ReadonlySet<Feature> = new Set()): Promise<Result[]> {
   const features = guest.features as unknown as Features;
   await guest.request('sched_setaffinity', { pid: 0, cpus: [0] }); // the agent reclaims from CPU 0 (spec §7.1)
   const results: Result[] = [];
@@ -39,7 +57,9 @@ export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onR
     const t0 = Date.now();
     let r: Result;
     const skip = skipReason(s.needs, features);
-    if (skip) r = { id: s.id, status: 'skip', reason: skip, durationMs: 0 };
+    if (skip && s.needs.feature && built.has(s.needs.feature) && !FEATURE_PROBE[s.needs.feature](features)) {
+      r = { id: s.id, status: 'fail', reason: `kernel was built with ${FEATURE_CONFIG[s.needs.feature]}=y but the guest ${skip.replace(/^kernel /, '')}`, durationMs: 0 };
+    } else if (skip) r = { id: s.id, status: 'skip', reason: skip, durationMs: 0 };
     else if (!guest.alive) r = { id: s.id, status: 'error', reason: `guest lost earlier: ${guest.lostReason?.code}`, durationMs: 0 };
     else {
       const ctx = new Ctx(guest, features);
