@@ -7,11 +7,12 @@
 // {"id":N,"ok":false,"error":{"code","errno","syscall","message"}}. Numbers that
 // can exceed 2^53 (addresses, lengths, pagemap entries) travel as strings.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as fsc, createReadStream, existsSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, createReadStream, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { cpus, release, version } from 'node:os';
 import type { Readable } from 'node:stream';
 import { loadNative, type Native } from '../native.js';
 import { JsonLineChannel } from './lines.js';
+import { readEntries } from './pagemap.js';
 import { Subject } from './subject.js';
 
 type Req = { id: number; op: string; [k: string]: unknown };
@@ -29,22 +30,6 @@ function subject(pid: unknown): Subject {
   const s = subjects.get(Number(pid));
   if (!s) throw Object.assign(new Error(`no subject with pid ${String(pid)}`), { code: 'ESRCH' });
   return s;
-}
-
-function readAt(path: string, offset: bigint, bytes: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(bytes);
-    let got = 0;
-    while (got < bytes) {
-      const n = readSync(fd, buf, got, bytes - got, offset + BigInt(got));
-      if (n === 0) break;
-      got += n;
-    }
-    return buf.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** One write(2) of the exact bytes; the kernel's return value or its errno. */
@@ -141,14 +126,9 @@ const ops: Record<string, Op> = {
   },
   process_mrelease: (r) => (shim().processMrelease(Number(r.fd), Number(r.flags ?? 0)), {}),
   sched_setaffinity: (r) => (shim().schedSetaffinity(Number(r.pid), r.cpus as number[]), {}),
-  pagemap: (r) => {
-    const buf = readAt(`/proc/${Number(r.pid)}/pagemap`, (BigInt(String(r.addr)) / BigInt(shim().pageSize)) * 8n, Number(r.pages) * 8);
-    const entries: string[] = [];
-    for (let i = 0; i + 8 <= buf.length; i += 8) entries.push(buf.readBigUInt64LE(i).toString(16));
-    return { entries };
-  },
+  pagemap: (r) => ({ entries: readEntries(`/proc/${Number(r.pid)}/pagemap`, BigInt(String(r.addr)) / BigInt(shim().pageSize), Number(r.pages)).map((e) => e.toString(16)) }),
   kpage: (r) => {
-    const one = (file: string, pfn: string) => readAt(file, BigInt(pfn) * 8n, 8).readBigUInt64LE(0).toString(16);
+    const one = (file: string, pfn: string) => readEntries(file, BigInt(pfn), 1)[0]!.toString(16);
     const pfns = r.pfns as string[];
     return { count: pfns.map((p) => one('/proc/kpagecount', p)), flags: pfns.map((p) => one('/proc/kpageflags', p)) };
   },

@@ -39,22 +39,29 @@ export function decodePagemap(raw: bigint): PagemapEntry {
   return e;
 }
 
-/** Reads `pages` entries starting at virtual address `addr` of process `pid`. */
-export function readPagemap(pid: number | 'self', addr: bigint, pages: number, pageSize: number): PagemapEntry[] {
-  const fd = openSync(`/proc/${pid}/pagemap`, 'r');
+/**
+ * `count` 64-bit entries from index `first` of a /proc array file: pagemap
+ * (indexed by virtual page), kpagecount and kpageflags (indexed by PFN).
+ */
+export function readEntries(path: string, first: bigint, count: number): bigint[] {
+  const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.alloc(pages * 8);
-    const pos = (addr / BigInt(pageSize)) * 8n;
+    const buf = Buffer.alloc(count * 8);
     let got = 0;
     while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, pos + BigInt(got));
+      const n = readSync(fd, buf, got, buf.length - got, first * 8n + BigInt(got));
       if (n === 0) break;
       got += n;
     }
-    const out: PagemapEntry[] = [];
-    for (let i = 0; i < got / 8; i++) out.push(decodePagemap(buf.readBigUInt64LE(i * 8)));
+    const out: bigint[] = [];
+    for (let i = 0; i + 8 <= got; i += 8) out.push(buf.readBigUInt64LE(i));
     return out;
   } finally {
     closeSync(fd);
   }
+}
+
+/** Decoded pagemap entries for `pages` pages from virtual address `addr` of process `pid`. */
+export function readPagemap(pid: number | 'self', addr: bigint, pages: number, pageSize: number): PagemapEntry[] {
+  return readEntries(`/proc/${pid}/pagemap`, addr / BigInt(pageSize), pages).map(decodePagemap);
 }
