@@ -367,6 +367,23 @@ static void check_shrinkmem(void)
 		report(1, name, "freed %lu pages", strtoul(buf, NULL, 10));
 }
 
+/* A child with written memory and a pidfd for it; reports and returns -1 on failure. */
+static int start_child_pidfd(const char *name, struct child *c)
+{
+	int pidfd;
+
+	if (start_child(c)) {
+		report(0, name, "child setup: %s", strerror(errno));
+		return -1;
+	}
+	pidfd = sys_pidfd_open(c->pid);
+	if (pidfd < 0) {
+		report(0, name, "pidfd_open: %s", strerror(errno));
+		stop_child(c);
+	}
+	return pidfd;
+}
+
 static void check_pmadv_range(void)
 {
 	const char *name = "process_madvise_PAGEOUT_FLAG_RANGE";
@@ -374,16 +391,9 @@ static void check_pmadv_range(void)
 	long ret;
 	int pidfd, err;
 
-	if (start_child(&c)) {
-		report(0, name, "child setup: %s", strerror(errno));
+	pidfd = start_child_pidfd(name, &c);
+	if (pidfd < 0)
 		return;
-	}
-	pidfd = sys_pidfd_open(c.pid);
-	if (pidfd < 0) {
-		report(0, name, "pidfd_open: %s", strerror(errno));
-		stop_child(&c);
-		return;
-	}
 	ret = sys_process_madvise(pidfd, NULL, 0, MADV_PAGEOUT, PMADV_FLAG_RANGE);
 	err = errno;
 	close(pidfd);
@@ -404,16 +414,9 @@ static void check_dontneed_live(void)
 	long ret;
 	int pidfd, err;
 
-	if (start_child(&c)) {
-		report(0, name, "child setup: %s", strerror(errno));
+	pidfd = start_child_pidfd(name, &c);
+	if (pidfd < 0)
 		return;
-	}
-	pidfd = sys_pidfd_open(c.pid);
-	if (pidfd < 0) {
-		report(0, name, "pidfd_open: %s", strerror(errno));
-		stop_child(&c);
-		return;
-	}
 	iov.iov_base = c.area;
 	iov.iov_len = NR_PAGES * page_size;
 	ret = sys_process_madvise(pidfd, &iov, 1, MADV_DONTNEED, 0);
