@@ -12,11 +12,16 @@
 //   unmap ID [FIRST COUNT]
 //   touch ID read|write [FIRST COUNT]
 //   mlock ID [FIRST COUNT] / munlock ID [FIRST COUNT]
-//   madvise ID free|cold|pageout|dontneed|willneed|hugepage|nohugepage [FIRST COUNT]
+//   madvise ID free|cold|pageout|dontneed|willneed|hugepage|nohugepage|
+//              mergeable|unmergeable [FIRST COUNT]
 //   msync ID [sync|async|invalidate]
 //   fork SOCKPATH   child connects to the unix socket SOCKPATH and serves it
 //   wait PID        waitpid() on a forked child
 //   verify [ID]
+//   open PATH rdonly|wronly   an fd to PATH, kept across setuid
+//   write FD HEX    one write(2) of the bytes HEX spells: the count or the errno
+//   close FD
+//   setuid UID      drop to UID (real, effective and saved; gid the same)
 //   info
 //   exit [CODE]
 //
@@ -24,6 +29,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -346,27 +352,26 @@ static int cmd_map(char **tok, int ntok)
 		break;
 	}
 
-	/* THP wants a PMD-aligned range: map extra and trim. */
-	size_t align = thp > 0 ? thp_size() : 0;
-	char *addr;
-	if (align && fd < 0 && m.kind != HUGETLB) {
-		char *raw = mmap(NULL, len + align, prot, flags, -1, 0);
-		if (raw == MAP_FAILED)
-			return fail(errno, "mmap");
-		char *start = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
-		if (start > raw)
-			munmap(raw, start - raw);
-		if (raw + len + align > start + len)
-			munmap(start + len, raw + len + align - (start + len));
-		addr = start;
-	} else {
-		addr = mmap(NULL, len, prot, flags, fd, 0);
-		if (addr == MAP_FAILED) {
-			int e = errno;
-			if (fd >= 0)
-				close(fd);
-			return fail(e, "mmap");
-		}
+	/*
+	 * Each mapping sits between PROT_NONE guard pages, so it never merges
+	 * with a neighbour into one VMA; THP and hugetlb get a PMD-aligned start.
+	 */
+	size_t align = (thp > 0 || m.kind == HUGETLB) ? thp_size() : page_size;
+	size_t span = len + 2 * page_size + align;
+	char *raw = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return fail(e, "mmap (reserve)");
+	}
+	char *addr = (char *)(((uintptr_t)raw + page_size + align - 1) & ~(uintptr_t)(align - 1));
+	if (mmap(addr, len, prot, flags | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		int e = errno;
+		munmap(raw, span);
+		if (fd >= 0)
+			close(fd);
+		return fail(e, "mmap");
 	}
 	if (fd >= 0)
 		close(fd);
@@ -475,6 +480,7 @@ static int cmd_madvise(char **tok, int ntok)
 		{"free", MADV_FREE}, {"cold", MADV_COLD}, {"pageout", MADV_PAGEOUT},
 		{"dontneed", MADV_DONTNEED}, {"willneed", MADV_WILLNEED},
 		{"hugepage", MADV_HUGEPAGE}, {"nohugepage", MADV_NOHUGEPAGE},
+		{"mergeable", MADV_MERGEABLE}, {"unmergeable", MADV_UNMERGEABLE},
 	};
 	struct map *m = get_map(ntok > 1 ? tok[1] : NULL);
 	size_t first, count, k;
@@ -483,7 +489,7 @@ static int cmd_madvise(char **tok, int ntok)
 	for (k = 0; k < sizeof(advs) / sizeof(advs[0]) && strcmp(tok[2], advs[k].name); k++)
 		;
 	if (k == sizeof(advs) / sizeof(advs[0]))
-		return usage("advice: free cold pageout dontneed willneed hugepage nohugepage");
+		return usage("advice: free cold pageout dontneed willneed hugepage nohugepage mergeable unmergeable");
 	if (madvise(m->addr + first * page_size, count * page_size, advs[k].advice) < 0)
 		return fail(errno, "madvise");
 	for (size_t i = first; i < first + count; i++) {
@@ -607,6 +613,76 @@ static int cmd_verify(char **tok, int ntok)
 	return 0;
 }
 
+static int cmd_open(char **tok, int ntok)
+{
+	int flags;
+	if (ntok < 3)
+		return usage("open PATH rdonly|wronly");
+	if (!strcmp(tok[2], "rdonly"))
+		flags = O_RDONLY;
+	else if (!strcmp(tok[2], "wronly"))
+		flags = O_WRONLY;
+	else
+		return usage("open PATH rdonly|wronly");
+	int fd = open(tok[1], flags | O_CLOEXEC);
+	if (fd < 0)
+		return fail(errno, "open");
+	put("{\"ok\":true,\"fd\":%d}", fd);
+	return 0;
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int cmd_write(char **tok, int ntok)
+{
+	static char buf[1024];
+	unsigned long fd;
+	size_t n = 0;
+	const char *hex = ntok > 2 ? tok[2] : "";
+	if (ntok < 2 || parse_ulong(tok[1], &fd) || strlen(hex) % 2 || strlen(hex) / 2 > sizeof(buf))
+		return usage("write FD HEX");
+	for (; hex[2 * n]; n++) {
+		int hi = hexval(hex[2 * n]), lo = hexval(hex[2 * n + 1]);
+		if (hi < 0 || lo < 0)
+			return usage("write FD HEX: lower-case hex digits");
+		buf[n] = (char)(hi << 4 | lo);
+	}
+	ssize_t ret = write((int)fd, buf, n);
+	if (ret < 0)
+		return fail(errno, "write");
+	put("{\"ok\":true,\"ret\":%zd}", ret);
+	return 0;
+}
+
+static int cmd_close(char **tok, int ntok)
+{
+	unsigned long fd;
+	if (ntok < 2 || parse_ulong(tok[1], &fd))
+		return usage("close FD");
+	if (close((int)fd) < 0)
+		return fail(errno, "close");
+	put("{\"ok\":true}");
+	return 0;
+}
+
+static int cmd_setuid(char **tok, int ntok)
+{
+	unsigned long uid;
+	if (ntok < 2 || parse_ulong(tok[1], &uid))
+		return usage("setuid UID");
+	if (setgroups(0, NULL) < 0)
+		return fail(errno, "setgroups");
+	if (setresgid((gid_t)uid, (gid_t)uid, (gid_t)uid) < 0)
+		return fail(errno, "setresgid");
+	if (setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)
+		return fail(errno, "setresuid");
+	put("{\"ok\":true,\"uid\":%d}", (int)getuid());
+	return 0;
+}
+
 static int cmd_info(void)
 {
 	int first = 1;
@@ -653,6 +729,14 @@ static int dispatch(char *line)
 		cmd_wait(tok, ntok);
 	else if (!strcmp(c, "verify"))
 		cmd_verify(tok, ntok);
+	else if (!strcmp(c, "open"))
+		cmd_open(tok, ntok);
+	else if (!strcmp(c, "write"))
+		cmd_write(tok, ntok);
+	else if (!strcmp(c, "close"))
+		cmd_close(tok, ntok);
+	else if (!strcmp(c, "setuid"))
+		cmd_setuid(tok, ntok);
 	else if (!strcmp(c, "info"))
 		cmd_info();
 	else if (!strcmp(c, "exit")) {

@@ -5,7 +5,7 @@ import { doctor, requirements } from './host/doctor.js';
 import { crossBuild } from './host/crossbuild.js';
 import { hostDemo } from './host/demo.js';
 import { buildKernel, type Profile } from './host/kernel.js';
-import { parseSize, run, shell } from './host/run.js';
+import { formats, parseSize, run, shell, type Format } from './host/run.js';
 
 const USAGE = `usage: reclaim-harness <command> [options]
 
@@ -15,7 +15,8 @@ commands:
       --kernel-src DIR, --patches DIR|none   as for 'kernel'
       --filter REGEX  scenarios whose id matches
       --mem MiB (1024)  --smp N (2)  --swap SIZE|none (256M)  --timeout SECONDS (60, per step)
-      --format human|json   --output DIR (out/run)
+      --format human|json|ktap|junit   what to print on stdout at the end (human)
+      --output DIR (out/run)   results.json, results.ktap, results.junit.xml, results.txt
   shell [options]     boot the same guest with a shell on this terminal (run's kernel options)
   demo                exercise the syscall shim on this machine's kernel
   doctor [--fix]      check (and with --fix install) the Debian packages the project needs
@@ -56,7 +57,8 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'run': {
-      if (values.format !== 'human' && values.format !== 'json') throw new Error(`--format must be human or json`);
+      const format = values.format as Format;
+      if (!formats.includes(format)) throw new Error(`--format must be one of ${formats.join(', ')}, not '${values.format}'`);
       const mem = parseSize(values.mem!);
       return run({
         kernel: values.kernel,
@@ -67,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
         smp: Number(values.smp),
         swap: parseSize(values.swap!),
         timeoutMs: Number(values.timeout) * 1000,
-        format: values.format,
+        format,
         output: values.output!,
       });
     }

@@ -124,3 +124,16 @@ test('refused commands carry an errno name', async (t) => {
   await assert.rejects(s.madvise(m.id, 'free', { first: 1, count: 5 }), (e: SubjectError) => e.code === 'EUSAGE');
   await s.exit();
 });
+
+test('open, write, close and setuid: a root-opened fd used after dropping privileges', async (t) => {
+  const s = await spawnSubject(t);
+  const fd = await s.open('/proc/self/comm', 'wronly');
+  assert.equal(await s.write(fd, Buffer.from('subj')), 4);
+  await s.setuid(65534);
+  // The fd keeps working for a plain file; a fresh open is now refused.
+  assert.equal(await s.write(fd, Buffer.from('x')), 1);
+  await assert.rejects(s.open('/proc/1/environ', 'rdonly'), (e: SubjectError) => e.code === 'EACCES');
+  await s.closeFd(fd);
+  await assert.rejects(s.write(fd, Buffer.from('x')), (e: SubjectError) => e.code === 'EBADF');
+  await s.exit();
+});

@@ -6,13 +6,15 @@
 // Request {"id":N,"op":"…",…}; reply {"id":N,"ok":true,"result":…} or
 // {"id":N,"ok":false,"error":{"code","errno","syscall","message"}}. Numbers that
 // can exceed 2^53 (addresses, lengths, pagemap entries) travel as strings.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as fsc, createReadStream, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, constants as fsc, createReadStream, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { once } from 'node:events';
 import { cpus, release, version } from 'node:os';
 import type { Readable } from 'node:stream';
 import { loadNative, type Native } from '../native.js';
 import { JsonLineChannel } from './lines.js';
-import { readEntries } from './pagemap.js';
+import { readEntries, readEntriesAt } from './pagemap.js';
+import { parseSmaps } from './procfs.js';
 import { Subject } from './subject.js';
 
 type Req = { id: number; op: string; [k: string]: unknown };
@@ -87,6 +89,9 @@ async function asUser(r: Req): Promise<unknown> {
   let w = workers.get(key);
   if (!w) {
     const child = spawn(process.execPath, [process.argv[1]!, '--worker'], { uid, gid, stdio: ['pipe', 'pipe', 'inherit'], env: process.env });
+    // Node takes seconds to start under TCG: keep it off the agent's CPU.
+    const others = Array.from({ length: cpus().length }, (_v, k) => k).slice(1);
+    if (others.length && child.pid) shim().schedSetaffinity(child.pid, others);
     w = { child, channel: new JsonLineChannel(child.stdout!, child.stdin!, `worker ${key}`), seq: 0 };
     workers.set(key, w);
   }
@@ -95,19 +100,95 @@ async function asUser(r: Req): Promise<unknown> {
   return reply.result;
 }
 
+const PFN_MASK = (1n << 55n) - 1n;
+
+/**
+ * Everything the comparator needs about one process in one round trip: pagemap
+ * entries of each range, and optionally the smaps fields of each range's VMA,
+ * status, and kpagecount/kpageflags of every present page. A process without
+ * an mm answers { gone: errno }.
+ */
+function observe(r: Req) {
+  const pid = Number(r.pid);
+  const page = BigInt(shim().pageSize);
+  let pagemap: bigint[][];
+  try {
+    pagemap = (r.ranges as string[][]).map(([a, n]) => readEntries(`/proc/${pid}/pagemap`, BigInt(a!) / page, Number(n)));
+  } catch (e) {
+    return { gone: (e as { code?: string }).code ?? 'EIO' };
+  }
+  const out: Record<string, unknown> = { pagemap: pagemap.map((es) => es.map((e) => e.toString(16))) };
+  const text = (f: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/${f}`, 'latin1');
+    } catch {
+      return undefined;
+    }
+  };
+  if (r.smaps) {
+    // Only the smaps fields of VMAs that are exactly a requested range: a small reply.
+    const vmas = parseSmaps(text('smaps') ?? '');
+    out.smaps = (r.ranges as string[][]).map(([a, n]) => {
+      const start = BigInt(a!);
+      return vmas.find((v) => v.start === start && v.end === start + BigInt(n!) * page)?.fields ?? null;
+    });
+  }
+  if (r.status) out.status = text('status');
+  if (r.kpage) {
+    const pfns = pagemap.flat().map((e) => (e >> 63n === 1n ? e & PFN_MASK : 0n));
+    const at = (file: string) => {
+      const vals = readEntriesAt(file, pfns.filter((p) => p !== 0n));
+      let k = 0;
+      return pfns.map((p) => (p === 0n ? null : vals[k++]!.toString(16)));
+    };
+    out.kpagecount = at('/proc/kpagecount');
+    out.kpageflags = at('/proc/kpageflags');
+  }
+  return out;
+}
+
 const ops: Record<string, Op> = {
   features,
   ping: () => ({ pong: true }),
+  /** A new subject; with cpus, pinned there; with pidfd, also a pidfd to it. */
   spawn: async (r) => {
     const s = await Subject.spawn(SUBJECT, r.uid === undefined ? {} : { uid: Number(r.uid), gid: Number(r.gid ?? r.uid) });
     subjects.set(s.pid, s);
-    return { pid: s.pid };
+    if (r.cpus) shim().schedSetaffinity(s.pid, r.cpus as number[]);
+    return { pid: s.pid, pidfd: r.pidfd ? shim().pidfdOpen(s.pid, 0) : undefined };
+  },
+  /** Several requests in order, one reply: a result or an error each. */
+  batch: async (r) => {
+    const results: unknown[] = [];
+    for (const q of r.reqs as Req[]) {
+      try {
+        const op = ops[q.op];
+        if (!op) throw Object.assign(new Error(`unknown op '${q.op}'`), { code: 'ENOSYS' });
+        results.push({ ok: true, result: await op(q) });
+      } catch (e) {
+        results.push({ ok: false, error: errorOf(e) });
+      }
+    }
+    return { results };
   },
   subject: (r) => subject(r.pid).send(String(r.line)),
   fork: async (r) => {
     const c = await subject(r.pid).fork();
     subjects.set(c.pid, c);
     return { pid: c.pid };
+  },
+  /** Resolves once a spawned subject has exited and been reaped. */
+  reap: async (r) => {
+    const child = subjects.get(Number(r.pid))?.child;
+    if (child && child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    subjects.delete(Number(r.pid));
+    return {};
+  },
+  /** mount -t TYPE -o OPTIONS SOURCE TARGET (e.g. a second procfs with hidepid=). */
+  mount: (r) => {
+    mkdirSync(String(r.target), { recursive: true });
+    execFileSync('/bin/busybox', ['mount', '-t', String(r.fstype), '-o', String(r.options), String(r.source), String(r.target)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return {};
   },
   forget: (r) => (subjects.get(Number(r.pid))?.close(), subjects.delete(Number(r.pid)), {}),
   kill: (r) => (process.kill(Number(r.pid), String(r.signal ?? 'SIGKILL') as NodeJS.Signals), {}),
@@ -132,12 +213,27 @@ const ops: Record<string, Op> = {
     const pfns = r.pfns as string[];
     return { count: pfns.map((p) => one('/proc/kpagecount', p)), flags: pfns.map((p) => one('/proc/kpageflags', p)) };
   },
+  observe,
+  /** swapoff -a, or swapon the zram device the init set up. */
+  swap: (r) => {
+    execFileSync('/bin/busybox', [r.on ? 'swapon' : 'swapoff', '/dev/zram0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return {};
+  },
   as_user: asUser,
   poweroff: () => {
-    setImmediate(() => process.exit(0));
+    setImmediate(exitNow);
     return {};
   },
 };
+
+/**
+ * Ends the agent at once. process.exit() would join libuv's thread pool, where
+ * a read() of the virtio port blocks for good, so the guest never powered off.
+ */
+function exitNow(): never {
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable');
+}
 
 function errorOf(e: unknown) {
   const x = e as { code?: string; errno?: number; syscall?: string; message?: string };
@@ -173,7 +269,7 @@ function serve(input: Readable, send: (line: string) => void): void {
         );
     }
   });
-  input.on('end', () => process.exit(0));
+  input.on('end', () => (input === process.stdin ? process.exit(0) : exitNow()));
 }
 
 const arg = process.argv[2];

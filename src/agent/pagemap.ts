@@ -61,6 +61,18 @@ export function readEntries(path: string, first: bigint, count: number): bigint[
   }
 }
 
+/** The 64-bit entries at each of `indices` (e.g. PFNs) of a /proc array file, with one open. */
+export function readEntriesAt(path: string, indices: readonly bigint[]): bigint[] {
+  if (!indices.length) return [];
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(8);
+    return indices.map((i) => (readSync(fd, buf, 0, 8, i * 8n) === 8 ? buf.readBigUInt64LE(0) : 0n));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Decoded pagemap entries for `pages` pages from virtual address `addr` of process `pid`. */
 export function readPagemap(pid: number | 'self', addr: bigint, pages: number, pageSize: number): PagemapEntry[] {
   return readEntries(`/proc/${pid}/pagemap`, addr / BigInt(pageSize), pages).map(decodePagemap);

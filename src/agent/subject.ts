@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { JsonLineChannel } from './lines.js';
 
 export type MapKind = 'anon-private' | 'anon-shared' | 'file-private' | 'file-shared' | 'memfd' | 'hugetlb';
-export type Advice = 'free' | 'cold' | 'pageout' | 'dontneed' | 'willneed' | 'hugepage' | 'nohugepage';
+export type Advice = 'free' | 'cold' | 'pageout' | 'dontneed' | 'willneed' | 'hugepage' | 'nohugepage' | 'mergeable' | 'unmergeable';
 
 export interface MapOptions {
   path?: string;
@@ -61,6 +61,17 @@ function toMapping(m: Record<string, unknown>): Mapping {
 
 let forkSeq = 0;
 
+/** Command lines of the subject protocol, for callers that batch them. */
+export const subjectLine = {
+  unmap: (id: number, r?: Range) => `unmap ${id}${rangeArgs(r)}`,
+  touch: (id: number, how: 'read' | 'write', r?: Range) => `touch ${id} ${how}${rangeArgs(r)}`,
+  mlock: (id: number, r?: Range) => `mlock ${id}${rangeArgs(r)}`,
+  munlock: (id: number, r?: Range) => `munlock ${id}${rangeArgs(r)}`,
+  madvise: (id: number, advice: Advice, r?: Range) => `madvise ${id} ${advice}${rangeArgs(r)}`,
+  verify: (id?: number) => (id === undefined ? 'verify' : `verify ${id}`),
+  wait: (pid: number) => `wait ${pid}`,
+};
+
 /** The subject's command set over any transport that carries one line and its reply. */
 export class SubjectClient {
   constructor(
@@ -85,23 +96,23 @@ export class SubjectClient {
   }
 
   async unmap(id: number, r?: Range): Promise<void> {
-    await this.cmd(`unmap ${id}${rangeArgs(r)}`);
+    await this.cmd(subjectLine.unmap(id, r));
   }
 
   async touch(id: number, how: 'read' | 'write', r?: Range): Promise<number> {
-    return (await this.cmd(`touch ${id} ${how}${rangeArgs(r)}`)).pages as number;
+    return (await this.cmd(subjectLine.touch(id, how, r))).pages as number;
   }
 
   async mlock(id: number, r?: Range): Promise<void> {
-    await this.cmd(`mlock ${id}${rangeArgs(r)}`);
+    await this.cmd(subjectLine.mlock(id, r));
   }
 
   async munlock(id: number, r?: Range): Promise<void> {
-    await this.cmd(`munlock ${id}${rangeArgs(r)}`);
+    await this.cmd(subjectLine.munlock(id, r));
   }
 
   async madvise(id: number, advice: Advice, r?: Range): Promise<void> {
-    await this.cmd(`madvise ${id} ${advice}${rangeArgs(r)}`);
+    await this.cmd(subjectLine.madvise(id, advice, r));
   }
 
   async msync(id: number, how: 'sync' | 'async' | 'invalidate' = 'sync'): Promise<void> {
@@ -109,7 +120,7 @@ export class SubjectClient {
   }
 
   async verify(id?: number): Promise<VerifyResult> {
-    const r = await this.cmd(id === undefined ? 'verify' : `verify ${id}`);
+    const r = await this.cmd(subjectLine.verify(id));
     const bad = (r.bad as Array<Record<string, unknown>>).map((b) => ({ ...(b as unknown as BadPage), addr: BigInt(b.addr as string) }));
     return { checked: r.checked as number, badCount: r.badCount as number, bad };
   }
@@ -119,9 +130,28 @@ export class SubjectClient {
     return { pid: r.pid as number, ppid: r.ppid as number, pageSize: r.pageSize as number, maps: (r.maps as Array<Record<string, unknown>>).map(toMapping) };
   }
 
+  /** An fd to path, opened by the subject with its current credentials. */
+  async open(path: string, mode: 'rdonly' | 'wronly'): Promise<number> {
+    return (await this.cmd(`open ${path} ${mode}`)).fd as number;
+  }
+
+  /** One write(2) of data to fd: the kernel's count; a refusal throws SubjectError with the errno. */
+  async write(fd: number, data: Buffer): Promise<number> {
+    return (await this.cmd(`write ${fd} ${data.toString('hex')}`)).ret as number;
+  }
+
+  async closeFd(fd: number): Promise<void> {
+    await this.cmd(`close ${fd}`);
+  }
+
+  /** Drops to uid (and gid uid, no supplementary groups) for good. */
+  async setuid(uid: number): Promise<void> {
+    await this.cmd(`setuid ${uid}`);
+  }
+
   /** Reaps a forked child of this subject. */
   async wait(pid: number): Promise<{ exit?: number; signal?: number }> {
-    const r = await this.cmd(`wait ${pid}`);
+    const r = await this.cmd(subjectLine.wait(pid));
     return { exit: r.exit as number | undefined, signal: r.signal as number | undefined };
   }
 

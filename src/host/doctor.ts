@@ -29,6 +29,7 @@ export const requirements: readonly Requirement[] = [
   { pkg: 'cpio', why: 'inspect initramfs images in tests' },
   { pkg: 'mmdebstrap', why: "the guest's arm64 Node.js, from Debian" },
   { pkg: 'e2fsprogs', why: 'mkfs.ext4 for the guest scratch disk' },
+  { pkg: 'libxml2-utils', why: 'xmllint checks the JUnit report against its schema in tests' },
 ];
 
 export interface DoctorReport {

@@ -151,6 +151,15 @@ export class Guest {
     });
   }
 
+  /**
+   * Several requests in one round trip, run in order by the agent. Each entry
+   * is its result, or the GuestError it failed with.
+   */
+  async batch(reqs: Array<{ op: string } & Record<string, unknown>>): Promise<Array<unknown | GuestError>> {
+    const { results } = await this.request<{ results: Array<{ ok: boolean; result?: unknown; error?: { code: string; errno: number; message: string } }> }>('batch', { reqs });
+    return results.map((r, k) => (r.ok ? r.result : new GuestError(reqs[k]!.op, r.error!.code, r.error!.errno, r.error!.message)));
+  }
+
   get alive(): boolean {
     return !this.lost;
   }

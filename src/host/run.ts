@@ -12,7 +12,13 @@ import { builtFeatures, runSuite, selectScenarios } from '../suite/runner.js';
 import { suite } from '../suite/index.js';
 import { humanReport, resultLine } from '../report/human.js';
 import { summarize, type RunReport } from '../report/json.js';
+import { ktapReport } from '../report/ktap.js';
+import { junitReport } from '../report/junit.js';
 import type { Result } from '../suite/types.js';
+
+/** What `run --format` prints on stdout at the end; --output gets all of them. */
+export const formats = ['human', 'json', 'ktap', 'junit'] as const;
+export type Format = (typeof formats)[number];
 
 export interface RunOptions {
   kernel?: string;
@@ -23,7 +29,7 @@ export interface RunOptions {
   smp: number;
   swap: number | 'none';
   timeoutMs: number;
-  format: 'human' | 'json';
+  format: Format;
   output: string;
 }
 
@@ -124,7 +130,16 @@ export async function run(o: RunOptions): Promise<number> {
     process.removeListener('SIGTERM', onSignal);
     save();
   }
-  console.log(o.format === 'json' ? JSON.stringify(report) : humanReport(report));
+  const text: Record<Format, string> = {
+    human: humanReport(report),
+    json: JSON.stringify(report),
+    ktap: ktapReport(report),
+    junit: junitReport(report),
+  };
+  writeFileSync(join(outDir, 'results.ktap'), text.ktap);
+  writeFileSync(join(outDir, 'results.junit.xml'), text.junit);
+  writeFileSync(join(outDir, 'results.txt'), text.human + '\n');
+  console.log(text[o.format].replace(/\n$/, ''));
   const s = report.summary;
   return s.fail || s.error ? 1 : 0;
 }

@@ -1,5 +1,6 @@
-// The JSON results document (results.json and --format json).
-import type { Result } from '../suite/types.js';
+// The JSON results document (results.json and --format json), and the
+// grouping the other reports share.
+import { groupOf, type Result } from '../suite/types.js';
 
 export interface RunReport {
   kernel: { release?: string; version?: string; image?: string; cacheKey?: string; patches?: string };
@@ -14,4 +15,16 @@ export function summarize(results: readonly Result[]): RunReport['summary'] {
   const s = { pass: 0, fail: 0, skip: 0, error: 0 };
   for (const r of results) s[r.status]++;
   return s;
+}
+
+/** The results by group (groupOf(id)), groups in order of first appearance. */
+export function byGroup(results: readonly Result[]): Map<string, Result[]> {
+  const groups = new Map<string, Result[]>();
+  for (const r of results) {
+    const g = groupOf(r.id);
+    const list = groups.get(g);
+    if (list) list.push(r);
+    else groups.set(g, [r]);
+  }
+  return groups;
 }

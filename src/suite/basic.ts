@@ -38,7 +38,7 @@ function pageout(name: string, kind: MapKind, how: 'read' | 'write', want: 'swap
     async run(ctx) {
       const s = await ctx.spawn();
       const m = await mapped(ctx, s, kind, how);
-      const fd = await ctx.pidfd(s.pid);
+      const fd = s.pidfd;
       const r = await ctx.processMadvise(fd, [[m.addr, m.bytes]], ABI.MADV_PAGEOUT);
       ctx.expect(r.ok && r.value === BigInt(m.bytes), `PAGEOUT returned ${r.ok ? r.value : r.code}, expected ${m.bytes}`);
       await expectPages(ctx, s, m, want, 'after PAGEOUT');
@@ -181,7 +181,7 @@ export const basic: Scenario[] = [
     async run(ctx) {
       const s = await ctx.spawn();
       const m = await mapped(ctx, s, 'anon-private', 'write', 4);
-      const fd = await ctx.pidfd(s.pid);
+      const fd = s.pidfd;
       ctx.expectOutcome(await ctx.processMadvise(fd, [[m.addr, m.bytes]], ABI.MADV_DONTNEED), 'EINVAL', 'DONTNEED on a live process');
       await expectPages(ctx, s, m, 'present', 'after the refused DONTNEED');
     },
@@ -189,7 +189,7 @@ export const basic: Scenario[] = [
   {
     id: 'madvise.perm.other-uid-eacces',
     title: 'process_madvise from uid 65534 on a root process is EACCES',
-    needs: {},
+    needs: { asUser: true },
     async run(ctx) {
       const s = await ctx.spawn();
       const m = await mapped(ctx, s, 'anon-private', 'write', 4);
@@ -207,7 +207,7 @@ export const basic: Scenario[] = [
     async run(ctx) {
       const s = await ctx.spawn();
       const m = await mapped(ctx, s, 'anon-private', 'write');
-      const fd = await ctx.pidfd(s.pid);
+      const fd = s.pidfd;
       const r = await ctx.processMadvise(fd, null, ABI.MADV_PAGEOUT, ABI.PMADV_FLAG_RANGE);
       ctx.expect(r.ok && r.value === 0n, `RANGE PAGEOUT returned ${r.ok ? r.value : r.code}, expected 0`);
       await expectPages(ctx, s, m, 'swapped', 'after RANGE PAGEOUT');
@@ -221,7 +221,7 @@ export const basic: Scenario[] = [
     async run(ctx) {
       const s = await ctx.spawn();
       await mapped(ctx, s, 'anon-private', 'write', 256);
-      const fd = await ctx.pidfd(s.pid);
+      const fd = s.pidfd;
       ctx.expectOutcome(await ctx.processMrelease(fd), 'EINVAL', 'mrelease on a live process');
       await ctx.signal(fd, ABI.SIGKILL);
       const r = await ctx.processMrelease(fd);

@@ -22,23 +22,23 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string };
 
 export class Ctx {
   readonly page: number;
-  private cleanup: Array<() => Promise<unknown>> = [];
+  /** agent requests that undo the scenario, sent as one batch at the end */
+  private cleanup: Array<{ op: string } & Record<string, unknown>> = [];
 
-  constructor(readonly guest: Guest, readonly features: Features, readonly scratch = '/mnt/scratch') {
+  constructor(readonly guest: Guest, readonly features: Features, readonly swapOn = features.swap.totalKb > 0, readonly scratch = '/mnt/scratch') {
     this.page = features.pageSize;
   }
 
-  /** A subject in the guest, pinned to CPU 0 like the agent (spec §7.1); killed after the scenario. */
-  async spawn(uid?: number): Promise<SubjectClient> {
-    const { pid } = await this.guest.request<{ pid: number }>('spawn', uid === undefined ? {} : { uid });
-    await this.guest.request('sched_setaffinity', { pid, cpus: [0] });
-    this.cleanup.push(() => this.guest.request('kill', { pid }).catch(() => undefined));
-    return this.client(pid);
+  /** A subject in the guest, pinned to CPU 0 like the agent (spec §7.1), with a pidfd; killed after the scenario. */
+  async spawn(uid?: number): Promise<SubjectClient & { pidfd: number }> {
+    const { pid, pidfd } = await this.guest.request<{ pid: number; pidfd: number }>('spawn', { ...(uid === undefined ? {} : { uid }), cpus: [0], pidfd: true });
+    this.cleanup.push({ op: 'kill', pid }, { op: 'close', fd: pidfd });
+    return Object.assign(this.client(pid), { pidfd });
   }
 
   async fork(parent: SubjectClient): Promise<SubjectClient> {
     const { pid } = await this.guest.request<{ pid: number }>('fork', { pid: parent.pid });
-    this.cleanup.push(() => this.guest.request('kill', { pid }).catch(() => undefined));
+    this.cleanup.push({ op: 'kill', pid });
     return this.client(pid);
   }
 
@@ -71,7 +71,7 @@ export class Ctx {
 
   async pidfd(pid: number): Promise<number> {
     const { fd } = await this.guest.request<{ fd: number }>('pidfd_open', { pid });
-    this.cleanup.push(() => this.guest.request('close', { fd }).catch(() => undefined));
+    this.cleanup.push({ op: 'close', fd });
     return fd;
   }
 
@@ -132,7 +132,8 @@ export class Ctx {
   }
 
   async finish(): Promise<void> {
-    for (const f of this.cleanup.splice(0).reverse()) await f();
+    const reqs = this.cleanup.splice(0).reverse();
+    if (reqs.length) await this.guest.batch(reqs);
   }
 }
 

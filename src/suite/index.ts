@@ -1,6 +1,8 @@
 // The built-in suite.
 import { basic } from './basic.js';
+import { errors } from './errors.js';
+import { matrix } from './matrix.js';
 import { parse } from './parse.js';
 import type { Scenario } from './types.js';
 
-export const suite: readonly Scenario[] = [...basic, ...parse];
+export const suite: readonly Scenario[] = [...basic, ...parse, ...errors, ...matrix];

@@ -38,6 +38,20 @@ export function skipReason(needs: Needs, f: Features): string | undefined {
   return undefined;
 }
 
+/**
+ * Guest settings of Part C: the flusher off (dirty pages stay dirty, §6.1 row
+ * 4b) and a few reserved huge pages for the hugetlb rows.
+ */
+async function prepareGuest(guest: Guest, f: Features): Promise<void> {
+  const set = (path: string, text: string) => guest.request('write', { path, text }).catch(() => undefined);
+  await set('/proc/sys/vm/dirty_writeback_centisecs', '0');
+  if (f.hugepages.sizeKb && !f.hugepages.total) {
+    await set('/proc/sys/vm/nr_hugepages', '4');
+    const { text } = await guest.request<{ text: string }>('read', { path: '/proc/meminfo' });
+    f.hugepages.total = Number(/HugePages_Total:\s+(\d+)/.exec(text)?.[1] ?? 0);
+  }
+}
+
 export function selectScenarios(all: readonly Scenario[], filter?: string): Scenario[] {
   if (!filter) return [...all];
   const re = new RegExp(filter);
@@ -52,8 +66,14 @@ export function selectScenarios(all: readonly Scenario[], filter?: string): Scen
 export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onResult: (r: Result) => void = () => {}, built: ReadonlySet<Feature> = new Set()): Promise<Result[]> {
   const features = guest.features as unknown as Features;
   await guest.request('sched_setaffinity', { pid: 0, cpus: [0] }); // the agent reclaims from CPU 0 (spec §7.1)
+  await prepareGuest(guest, features);
+  // Start the unprivileged workers now; their Node start-up overlaps the first scenarios.
+  if (scenarios.some((s) => s.needs.asUser)) for (const uid of [65534, 1000]) guest.request('as_user', { uid, req: { op: 'ping' } }).catch(() => undefined);
   const results: Result[] = [];
-  for (const s of scenarios) {
+  // Scenarios that want swap off run last, after one swapoff (§6.1 "no swap" rows).
+  const ordered = [...scenarios.filter((s) => s.needs.swap !== false), ...scenarios.filter((s) => s.needs.swap === false)];
+  let swapOn = features.swap.totalKb > 0;
+  for (const s of ordered) {
     const t0 = Date.now();
     let r: Result;
     const skip = skipReason(s.needs, features);
@@ -62,14 +82,19 @@ export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onR
     } else if (skip) r = { id: s.id, status: 'skip', reason: skip, durationMs: 0 };
     else if (!guest.alive) r = { id: s.id, status: 'error', reason: `guest lost earlier: ${guest.lostReason?.code}`, durationMs: 0 };
     else {
-      const ctx = new Ctx(guest, features);
+      const ctx = new Ctx(guest, features, s.needs.swap ?? swapOn);
       try {
+        if (s.needs.swap !== undefined && s.needs.swap !== swapOn) {
+          await guest.request('swap', { on: s.needs.swap });
+          swapOn = s.needs.swap;
+        }
         await s.run(ctx);
-        r = { id: s.id, status: 'pass', durationMs: 0 };
+        r = { id: s.id, title: s.title, status: 'pass', durationMs: 0 };
       } catch (e) {
         const status = e instanceof Mismatch ? 'fail' : 'error';
         const step = e instanceof GuestError ? `step '${e.op}': ` : '';
-        r = { id: s.id, status, reason: `${step}${(e as Error).message}`, durationMs: 0 };
+        r = { id: s.id, title: s.title, status, reason: `${step}${(e as Error).message}`, durationMs: 0 };
+        if (e instanceof Mismatch && e.findings.length) r.findings = e.findings;
       }
       if (guest.alive) await ctx.finish().catch(() => undefined);
       r.durationMs = Date.now() - t0;

@@ -6,9 +6,12 @@ export type Feature = 'proc-reclaim' | 'pmadv-range' | 'shrinkmem' | 'process-mr
 /** What a scenario requires of the kernel and guest, as LTP's tst_test does. */
 export interface Needs {
   feature?: Feature;
+  /** true: a swap device, on; false: run with swap turned off */
   swap?: boolean;
   hugetlb?: boolean;
   thp?: boolean;
+  /** uses unprivileged agent workers (as_user): started early */
+  asUser?: boolean;
 }
 
 export interface Scenario {
@@ -20,12 +23,43 @@ export interface Scenario {
 
 export type Status = 'pass' | 'fail' | 'skip' | 'error';
 
+/** One forbidden observation, explained: what the comparator reports for a FAIL. */
+export interface Finding {
+  /** the step, as '3: reclaim P anon' */
+  step: string;
+  /** process label and pid, e.g. 'P (pid 123)' */
+  process?: string;
+  /** page address in hex, when the finding is about a page */
+  addr?: string;
+  /** the VMA and its mapping type, e.g. 'm1 anon-private 0x7f..-0x7f.. (32 pages)' */
+  vma?: string;
+  /** what the model allowed, decoded */
+  expected: string;
+  /** what the kernel showed, decoded */
+  observed: string;
+  /** spec section the rule comes from, e.g. '§6.1 row 10' */
+  rule: string;
+  /** one line: why this is wrong */
+  explain: string;
+}
+
 export interface Result {
   id: string;
+  title?: string;
   status: Status;
+  /** one line: the first finding, the skip reason, or the error */
   reason?: string;
+  /** every forbidden observation (status 'fail') */
+  findings?: Finding[];
   durationMs: number;
 }
 
+/** The KTAP/JUnit group of a scenario: the first component of its id. */
+export const groupOf = (id: string) => id.split('.')[0]!;
+
 /** An expectation the kernel did not meet: a FAIL, as opposed to an ERROR. */
-export class Mismatch extends Error {}
+export class Mismatch extends Error {
+  constructor(message: string, readonly findings: Finding[] = []) {
+    super(message);
+  }
+}

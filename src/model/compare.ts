@@ -1,0 +1,170 @@
+// The comparator: observations against the model's allowed sets. A forbidden
+// observation is a finding (FAIL) that names the page, its VMA, what was
+// allowed, what was seen, the rule and why; an allowed outcome is coverage.
+import type { Finding } from '../suite/types.js';
+import type { Ret } from './apply.js';
+import type { PagePred, VmaPred } from './predict.js';
+import type { State } from './state.js';
+
+/** One pagemap entry as the comparator needs it (decoded by the agent side). */
+export interface PageObs {
+  present: boolean;
+  swapped: boolean;
+  file: boolean;
+  exclusive: boolean;
+  pfn?: bigint;
+  swapOffset?: bigint;
+  mapcount?: bigint | null;
+  /** KPF_ZERO_PAGE (bit 24) */
+  zeroPage?: boolean;
+}
+
+export interface VmaObs {
+  pages: PageObs[];
+  /** smaps fields of the VMA in kB, when the VMA stands alone in smaps */
+  smaps?: Record<string, number>;
+}
+
+/** What the harness saw of each process: by process label, then mapping label. */
+export type Observation = Record<string, { pid: number; gone?: string; vmas: Record<string, VmaObs> }>;
+
+export interface Verdict {
+  findings: Finding[];
+  /** state refined by what was seen where the model allowed several outcomes */
+  state: State;
+  /** allowed outcomes seen, for coverage: 'rule: outcome' */
+  seen: string[];
+}
+
+const stateOf = (o: PageObs) => (o.present ? 'present' : o.swapped ? 'swapped' : 'none');
+
+/** Pagemap bits as people read them: P1 S0 F0 X1. */
+export function bits(o: PageObs): string {
+  return `P${+o.present} S${+o.swapped} F${+o.file} X${+o.exclusive}${o.mapcount != null ? ` kpagecount ${o.mapcount}` : ''}${o.zeroPage ? ' zero-page' : ''}`;
+}
+
+export function describePred(p: PagePred): string {
+  if (p.state === 'any') return 'any state';
+  const parts: string[] = [p.state];
+  if (p.state === 'present') parts.push(p.zero ? 'the zero page' : `F${+(p.file ?? 0)}`, p.exclusive === 'any' ? 'X any' : `X${+(p.exclusive ?? 0)}`);
+  if (p.state === 'swapped') parts.push('S1 F0 X0');
+  if (typeof p.mapcount === 'number') parts.push(`kpagecount ${p.mapcount}`);
+  return parts.join(' ');
+}
+
+function explain(pred: PagePred, obs: PageObs, vp: VmaPred, others: string[]): string {
+  const what = `${vp.vma.kind} page`;
+  const also = others.length ? ` (still mapped by ${others.join(', ')})` : '';
+  const seen = stateOf(obs);
+  if (pred.state !== seen) {
+    if (pred.state === 'present' && seen === 'none') return `${what} was freed or unmapped although the model keeps it${also}: ${pred.why.note}`;
+    if (pred.state === 'present' && seen === 'swapped') return `${what} was swapped out although the model keeps it${also}: ${pred.why.note}`;
+    if (pred.state === 'swapped') return `${what} should be a swap entry but is ${seen}: ${pred.why.note}`;
+    return `${what} should be unmapped but is ${seen}: ${pred.why.note}`;
+  }
+  if (pred.file !== undefined && pred.file !== obs.file) return `${what}: the file/shared bit (61) is ${+obs.file}, expected ${+pred.file}`;
+  if (pred.exclusive !== undefined && pred.exclusive !== 'any' && pred.exclusive !== obs.exclusive) return `${what}: mapped ${obs.exclusive ? 'exclusively' : 'more than once'} by the kernel's count, the model counts ${pred.exclusive ? 'one mapper' : `several${also}`}`;
+  if (pred.zero && !obs.zeroPage) return `${what}: expected the shared zero page`;
+  return `${what}: kpagecount ${obs.mapcount}, the model counts ${pred.mapcount} mapper(s)`;
+}
+
+function pageOk(pred: PagePred, o: PageObs): boolean {
+  if (pred.state === 'any') return true;
+  if (pred.state !== stateOf(o)) return false;
+  if (pred.state === 'none') return true;
+  if (pred.file !== undefined && pred.file !== o.file) return false;
+  if (pred.exclusive !== undefined && pred.exclusive !== 'any' && pred.exclusive !== o.exclusive) return false;
+  if (pred.zero && o.zeroPage === false) return false;
+  if (typeof pred.mapcount === 'number' && o.mapcount != null && BigInt(pred.mapcount) !== o.mapcount) return false;
+  return true;
+}
+
+const hex = (a: bigint) => `0x${a.toString(16)}`;
+
+/**
+ * Compares every predicted page and counter with the observation. `step` labels
+ * the findings, e.g. "3: reclaim P anon".
+ */
+export function compare(state: State, preds: VmaPred[], obs: Observation, step: string): Verdict {
+  const findings: Finding[] = [];
+  const seen: string[] = [];
+  const next = structuredClone(state);
+  const page = BigInt(state.kernel.pageSize);
+  // key -> first (pfn or swap offset) seen, and the reverse, for the relation checks
+  const byKey = new Map<string, { id: bigint; where: string }>();
+  const byId = new Map<string, { key: string; where: string }>();
+
+  for (const vp of preds) {
+    const po = obs[vp.proc.label];
+    if (!po || po.gone) continue;
+    const vo = po.vmas[vp.vma.label];
+    if (!vo) continue;
+    const procName = `${vp.proc.label} (pid ${po.pid})`;
+    const vmaName = `${vp.vma.label} ${vp.vma.kind} ${hex(vp.vma.start)}-${hex(vp.vma.start + BigInt(vp.vma.pages) * page)} (${vp.vma.pages} pages${vp.vma.locked ? ', mlocked' : ''}${vp.vma.thp ? ', THP' : ''})`;
+    let bad = 0;
+    vp.pages.forEach((pred, i) => {
+      const o = vo.pages[i];
+      if (!o) return;
+      const addr = hex(vp.vma.start + BigInt(i) * page);
+      if (!pageOk(pred, o)) {
+        if (bad++ < 8) {
+          const others = otherMappers(state, vp, i);
+          findings.push({ step, process: procName, addr, vma: vmaName, expected: describePred(pred), observed: bits(o), rule: pred.why.rule, explain: explain(pred, o, vp, others) });
+        }
+        return;
+      }
+      seen.push(`${pred.why.rule}: ${stateOf(o)}`);
+      // Relations: one key, one PFN / swap offset; two keys, two.
+      const id = o.present ? o.pfn : o.swapped ? o.swapOffset : undefined;
+      if (!pred.key || id === undefined || id === 0n || pred.state === 'any') return;
+      const tag = `${o.present ? 'pfn' : 'swap'} ${hex(id)}`;
+      const here = `${procName} ${addr}`;
+      const k = byKey.get(`${o.present}:${pred.key}`);
+      if (k && k.id !== id) findings.push({ step, process: procName, addr, vma: vmaName, expected: `the same ${o.present ? 'PFN' : 'swap offset'} as ${k.where} (${hex(k.id)})`, observed: tag, rule: pred.why.rule, explain: `one page in the model, two in the kernel: ${pred.why.note}` });
+      else if (!k) byKey.set(`${o.present}:${pred.key}`, { id, where: here });
+      const other = byId.get(tag);
+      if (other && other.key !== pred.key) findings.push({ step, process: procName, addr, vma: vmaName, expected: `a ${o.present ? 'PFN' : 'swap offset'} of its own`, observed: `${tag}, also used by ${other.where}`, rule: pred.why.rule, explain: 'two different pages in the model share one page (or swap slot) in the kernel' });
+      else if (!other) byId.set(tag, { key: pred.key, where: here });
+    });
+    if (bad > 8) findings.push({ step, process: procName, vma: vmaName, expected: '-', observed: `${bad - 8} more pages like the above`, rule: '-', explain: 'further mismatches in this VMA not listed' });
+    if (!vo.smaps) continue;
+    for (const [field, allowed] of Object.entries(vp.counters)) {
+      const got = vo.smaps[field];
+      if (got === undefined || !allowed) continue;
+      if (!allowed.includes(got)) {
+        findings.push({ step, process: procName, vma: vmaName, expected: `smaps ${field} ${allowed.join(' or ')} kB`, observed: `${got} kB`, rule: '§5.7, §6.1', explain: `smaps ${field} disagrees with the pages the model holds in this VMA` });
+        continue;
+      }
+      if (field === 'AnonHugePages') {
+        // Seen PMD-mapped, it stays so until reclaim; seen split or small,
+        // khugepaged may still collapse it later (§7.6).
+        const v = next.procs.find((p) => p.label === vp.proc.label)!.vmas.find((x) => x.label === vp.vma.label)!;
+        v.thp = got > 0 ? 'pmd' : 'unknown';
+        seen.push(`§7.6: THP ${got > 0 ? 'PMD-mapped' : 'not PMD-mapped'}`);
+      }
+    }
+  }
+  return { findings, state: next, seen };
+}
+
+/** Labels of other live processes that map page i of vp's VMA (for explanations). */
+function otherMappers(s: State, vp: VmaPred, i: number): string[] {
+  const t = vp.vma.ptes[i]!;
+  const out = new Set<string>();
+  for (const p of s.procs) {
+    if (p.label === vp.proc.label || p.state === 'gone') continue;
+    for (const v of p.vmas) {
+      const u = v.ptes[i];
+      if (v.obj && v.obj === vp.vma.obj && u?.t === 'obj') out.add(`${p.label} (pid ${p.pid})`);
+      if ((t.t === 'anon' || t.t === 'swap') && v.ptes.some((x) => (x.t === 'anon' || x.t === 'swap') && x.folio === t.folio)) out.add(`${p.label} (pid ${p.pid})`);
+    }
+  }
+  return [...out];
+}
+
+/** Whether a return value is in the allowed set: ok values compare as numbers. */
+export function retAllowed(allowed: Ret[], got: Ret): boolean {
+  return allowed.some((a) => (a.ok && got.ok ? a.value === undefined || BigInt(a.value) === BigInt(got.value ?? -1) : !a.ok && !got.ok && a.code === got.code));
+}
+
+export const showRet = (r: Ret) => (r.ok ? (r.value === undefined ? 'ok' : `returns ${r.value}`) : r.code);

@@ -1,0 +1,255 @@
+// Scenarios as traces: a list of model steps, performed in the guest and
+// replayed in the reference model. After each step the return value and every
+// page of every live process are compared with what the model allows.
+import { decodePagemap } from '../agent/pagemap.js';
+import { SubjectError, subjectLine, type SubjectClient } from '../agent/subject.js';
+import { GuestError } from '../host/guest.js';
+import { apply, iovecsOf, reclaimText, type Reply, type Ret } from '../model/apply.js';
+import { compare, retAllowed, showRet, type Observation, type PageObs } from '../model/compare.js';
+import { predict } from '../model/predict.js';
+import { initialState, proc, spanPages, vma, type Kernel, type Span, type State, type Step } from '../model/state.js';
+import { ABI, type Ctx } from './ctx.js';
+import { Mismatch, type Finding, type Needs, type Scenario } from './types.js';
+
+const ADVICE = { cold: ABI.MADV_COLD, pageout: ABI.MADV_PAGEOUT, willneed: 3, dontneed: ABI.MADV_DONTNEED, free: 8 } as const;
+/** Steps after which nothing observable can have changed. */
+const QUIET = new Set<Step['op']>(['spawn', 'map', 'munlock', 'kill']);
+
+/** A step as one line: "reclaim P anon", "touch P m1 write 0+8". */
+export function describeStep(st: Step): string {
+  const sp = (x: { m: string; first?: number; count?: number }) => `${x.m}${x.first !== undefined ? ` ${x.first}+${x.count ?? '…'}` : ''}`;
+  switch (st.op) {
+    case 'spawn': return `spawn ${st.p}${st.uid !== undefined ? ` uid ${st.uid}` : ''}`;
+    case 'fork': return `fork ${st.p} -> ${st.child}`;
+    case 'map': return `map ${st.p} ${st.m} ${st.kind} ${st.pages}${st.locked ? ' locked' : ''}${st.thp ? ' thp' : ''}${st.file ? ` file ${st.file}` : ''}`;
+    case 'unmap': return `unmap ${st.p} ${sp(st.span)}`;
+    case 'touch': return `touch ${st.p} ${sp(st.span)} ${st.how}`;
+    case 'madvise': return `madvise ${st.p} ${sp(st.span)} ${st.advice}`;
+    case 'mlock':
+    case 'munlock': return `${st.op} ${st.p} ${st.m}`;
+    case 'reclaim': return `reclaim ${st.target} ${st.mode ?? (st.range ? `range ${sp(st.range)}` : JSON.stringify(st.text))}`;
+    case 'pmadvise': return `process_madvise ${st.target} ${st.advice} ${st.vec ? st.vec.map(sp).join(',') : 'NULL'} flags ${st.flags ?? 0}`;
+    case 'kill': return `SIGKILL ${st.p}`;
+    case 'mrelease': return `process_mrelease ${st.p}${st.flags ? ` flags ${st.flags}` : ''}`;
+    case 'reap': return `reap ${st.p}`;
+    case 'verify': return `verify ${st.p}`;
+    case 'swap': return st.on ? 'swapon' : 'swapoff';
+    case 'shrinkmem': return `shrinkmem ${JSON.stringify(st.text)}`;
+  }
+}
+
+export function kernelOf(ctx: Ctx): Kernel {
+  const f = ctx.features.interfaces;
+  return { pageSize: ctx.page, procReclaim: f.procReclaim, pmadvRange: f.pmadvRange, shrinkmem: f.shrinkmem };
+}
+
+/** Runs the steps; throws Mismatch with the findings of the first step that shows any. */
+export async function runTrace(ctx: Ctx, steps: readonly Step[]): Promise<State> {
+  let s = initialState(kernelOf(ctx), ctx.swapOn);
+  const t = new TraceRun(ctx);
+  for (const [k, st] of steps.entries()) {
+    const label = `${k + 1}: ${describeStep(st)}`;
+    let got: Ret;
+    let detail: string | undefined;
+    let a: ReturnType<typeof apply>;
+    let obs: Observation | undefined;
+    const raw = t.request(s, st);
+    if (raw) {
+      // The step and the observation after it in one round trip: the model
+      // knows, before the step runs, which pages it will want to see.
+      a = apply(s, st);
+      const observe = QUIET.has(st.op) ? [] : t.observeRequests(a.state);
+      const [res, ...seen] = await ctx.guest.batch([raw.req, ...observe]);
+      ({ got, detail } = raw.decode(res));
+      obs = QUIET.has(st.op) ? undefined : t.observation(a.state, seen);
+    } else {
+      const r = await t.perform(st);
+      ({ got, detail } = r);
+      a = apply(s, st, r.reply);
+      if (!QUIET.has(st.op)) obs = t.observation(a.state, await ctx.guest.batch(t.observeRequests(a.state)));
+    }
+    const findings: Finding[] = [];
+    if (!retAllowed(a.expect.allowed, got)) {
+      findings.push({ step: label, expected: a.expect.allowed.map(showRet).join(' or '), observed: showRet(got) + (detail ? ` (${detail})` : ''), rule: a.expect.rule, explain: a.expect.note });
+    }
+    s = a.state;
+    if (!findings.length && obs) {
+      const v = compare(s, predict(s), obs, label);
+      findings.push(...v.findings);
+      s = v.state;
+    }
+    if (findings.length) throw new Mismatch(`${findings[0]!.step}: ${findings[0]!.explain}`, findings);
+  }
+  return s;
+}
+
+type AgentReq = { op: string } & Record<string, unknown>;
+type Decoded = { got: Ret; detail?: string };
+
+/** The guest side of a trace: subjects by label, pidfds, file names. */
+class TraceRun {
+  private subjects = new Map<string, SubjectClient>();
+  private pidfds = new Map<string, number>();
+  private mapIds = new Map<string, number>();
+  private static seq = 0;
+  private readonly tag = `t${Date.now().toString(36)}${++TraceRun.seq}`;
+
+  constructor(private readonly ctx: Ctx) {}
+
+  private subject(p: string): SubjectClient {
+    const c = this.subjects.get(p);
+    if (!c) throw new Error(`trace: no subject '${p}'`);
+    return c;
+  }
+
+  private pidfd(p: string): number {
+    const fd = this.pidfds.get(p);
+    if (fd === undefined) throw new Error(`trace: no pidfd for '${p}'`);
+    return fd;
+  }
+
+  /** The subject's id of a model mapping (a forked child keeps its parent's ids). */
+  private mapId(p: string, m: string): number {
+    const id = this.mapIds.get(`${p}/${m}`);
+    if (id === undefined) throw new Error(`trace: ${p} has no mapping '${m}'`);
+    return id;
+  }
+
+  /** Steps whose reply the model needs (pids, addresses): performed on their own. */
+  async perform(st: Step): Promise<Decoded & { reply?: Reply }> {
+    const ctx = this.ctx;
+    switch (st.op) {
+      case 'spawn': {
+        const c = await ctx.spawn(st.uid);
+        this.subjects.set(st.p, c);
+        this.pidfds.set(st.p, c.pidfd);
+        return { got: { ok: true }, reply: { pid: c.pid } };
+      }
+      case 'fork': {
+        const c = await ctx.fork(this.subject(st.p));
+        this.subjects.set(st.child, c);
+        this.pidfds.set(st.child, await ctx.pidfd(c.pid));
+        for (const [k, id] of [...this.mapIds]) if (k.startsWith(`${st.p}/`)) this.mapIds.set(`${st.child}/${k.slice(st.p.length + 1)}`, id);
+        return { got: { ok: true }, reply: { pid: c.pid } };
+      }
+      case 'map': {
+        const file = st.kind.startsWith('file') ? `${ctx.scratch}/${this.tag}-${st.file ?? `${st.p}.${st.m}`}.dat` : undefined;
+        try {
+          const m = await this.subject(st.p).map(st.kind, st.pages, { path: file, locked: st.locked, thp: st.thp, keep: st.keep });
+          this.mapIds.set(`${st.p}/${st.m}`, m.id);
+          return { got: { ok: true }, reply: { addr: m.addr } };
+        } catch (e) {
+          if (e instanceof SubjectError) return { got: { ok: false, code: e.code }, detail: e.message };
+          throw e;
+        }
+      }
+      default:
+        throw new Error(`trace: step '${st.op}' is batched`);
+    }
+  }
+
+  /** The agent request of a step that needs no reply, and how to read its result; undefined for perform()'s steps. */
+  request(s: State, st: Step): { req: AgentReq; decode: (r: unknown) => Decoded } | undefined {
+    const subj = (p: string, line: string) => ({
+      req: { op: 'subject', pid: proc(s, p).pid, line },
+      decode: (r: unknown): Decoded => {
+        if (r instanceof GuestError) throw r;
+        const x = r as { ok: boolean; error?: string; msg?: string; badCount?: number; checked?: number; bad?: Array<{ map: number; page: number; addr: string; expect: string; found: string }> };
+        if (!x.ok) return { got: { ok: false, code: String(x.error) }, detail: `subject '${line}': ${x.msg}` };
+        if (x.badCount === undefined) return { got: { ok: true } };
+        const bad = (x.bad ?? []).slice(0, 3).map((b) => `map ${b.map} page ${b.page} at ${b.addr}: expected ${b.expect}, found ${b.found}`).join('; ');
+        return { got: { ok: true, value: x.badCount }, detail: x.badCount ? `${x.badCount} of ${x.checked} pages wrong: ${bad}` : undefined };
+      },
+    });
+    /** An agent call whose errno is an outcome, not an error. */
+    const call = (req: AgentReq, value?: (r: Record<string, unknown>) => number | bigint) => ({
+      req,
+      decode: (r: unknown): Decoded => {
+        if (r instanceof GuestError) {
+          if (['ETIMEDOUT', 'ECRASH', 'EGUESTEXIT', 'EAGENT', 'ENOSYS'].includes(r.code)) throw r;
+          return { got: { ok: false, code: r.code } };
+        }
+        return { got: { ok: true, value: value?.(r as Record<string, unknown>) } };
+      },
+    });
+    const range = (sp: { p: string; span: Span }) => {
+      const [a, b] = spanPages(vma(s, sp.p, sp.span.m), sp.span);
+      return { first: a, count: b - a };
+    };
+    switch (st.op) {
+      case 'spawn':
+      case 'fork':
+      case 'map':
+        return undefined;
+      case 'unmap':
+        return subj(st.p, subjectLine.unmap(this.mapId(st.p, st.span.m), range(st)));
+      case 'touch':
+        return subj(st.p, subjectLine.touch(this.mapId(st.p, st.span.m), st.how, range(st)));
+      case 'madvise':
+        return subj(st.p, subjectLine.madvise(this.mapId(st.p, st.span.m), st.advice, range(st)));
+      case 'mlock':
+        return subj(st.p, subjectLine.mlock(this.mapId(st.p, st.m)));
+      case 'munlock':
+        return subj(st.p, subjectLine.munlock(this.mapId(st.p, st.m)));
+      case 'verify':
+        return subj(st.p, subjectLine.verify());
+      case 'reclaim':
+        return call({ op: 'write', path: `/proc/${proc(s, st.target).pid}/reclaim`, text: reclaimText(s, st) }, (r) => r.ret as number);
+      case 'pmadvise': {
+        const iov = iovecsOf(s, st);
+        return call({ op: 'process_madvise', fd: this.pidfd(st.target), iovecs: iov && iov.map(([a, l]) => [a.toString(), String(l)]), advice: ADVICE[st.advice], flags: st.flags ?? 0 }, (r) => BigInt(r.ret as string));
+      }
+      case 'kill':
+        return call({ op: 'pidfd_send_signal', fd: this.pidfd(st.p), sig: ABI.SIGKILL });
+      case 'mrelease':
+        return call({ op: 'process_mrelease', fd: this.pidfd(st.p), flags: st.flags ?? 0 });
+      case 'reap': {
+        const p = proc(s, st.p);
+        return p.parent ? subj(p.parent, subjectLine.wait(p.pid)) : call({ op: 'reap', pid: p.pid });
+      }
+      case 'swap':
+        return call({ op: 'swap', on: st.on });
+      case 'shrinkmem':
+        return call({ op: 'write', path: '/dev/shrinkmem', text: st.text }, (r) => r.ret as number);
+    }
+  }
+
+  /** One observe request per live process with mappings. */
+  observeRequests(s: State): AgentReq[] {
+    return s.procs.filter((p) => p.state === 'live' && p.vmas.length).map((p) => ({ op: 'observe', pid: p.pid, ranges: p.vmas.map((v) => [v.start.toString(), v.pages]), smaps: true, kpage: true }));
+  }
+
+  /** The observe results, in observeRequests() order, as the comparator's Observation. */
+  observation(s: State, results: unknown[]): Observation {
+    const obs: Observation = {};
+    const procs = s.procs.filter((p) => p.state === 'live' && p.vmas.length);
+    procs.forEach((p, n) => {
+      const r = results[n];
+      if (r instanceof GuestError) throw r;
+      const o = r as { gone?: string; pagemap: string[][]; smaps?: Array<Record<string, number> | null>; kpagecount?: Array<string | null>; kpageflags?: Array<string | null> };
+      if (o.gone) {
+        obs[p.label] = { pid: p.pid, gone: o.gone, vmas: {} };
+        return;
+      }
+      let k = 0;
+      const vmas: Observation[string]['vmas'] = {};
+      p.vmas.forEach((v, j) => {
+        const pages: PageObs[] = o.pagemap[j]!.map((h) => {
+          const e = decodePagemap(BigInt(`0x${h}`));
+          const count = o.kpagecount?.[k];
+          const flags = o.kpageflags?.[k];
+          k++;
+          return { present: e.present, swapped: e.swapped, file: e.fileShared, exclusive: e.exclusive, pfn: e.pfn, swapOffset: e.swapOffset, mapcount: count == null ? null : BigInt(`0x${count}`), zeroPage: flags == null ? undefined : ((BigInt(`0x${flags}`) >> 24n) & 1n) === 1n };
+        });
+        vmas[v.label] = { pages, smaps: o.smaps?.[j] ?? undefined };
+      });
+      obs[p.label] = { pid: p.pid, vmas };
+    });
+    return obs;
+  }
+}
+
+/** A scenario whose body is a trace. */
+export function traceScenario(id: string, title: string, needs: Needs, steps: Step[]): Scenario {
+  return { id, title, needs, run: async (ctx) => void (await runTrace(ctx, steps)) };
+}
