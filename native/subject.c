@@ -10,13 +10,14 @@
 //       file kinds take PATH; the file is recreated with generation-1 pages,
 //       synced and dropped from the page cache, unless `keep` is given.
 //   unmap ID [FIRST COUNT]
-//   touch ID read|write [FIRST COUNT]
+//   touch ID read|write|zero [FIRST COUNT]   zero: write zero bytes (private anon)
 //   mlock ID [FIRST COUNT] / munlock ID [FIRST COUNT]
 //   madvise ID free|cold|pageout|dontneed|willneed|hugepage|nohugepage|
 //              mergeable|unmergeable [FIRST COUNT]
 //   msync ID [sync|async|invalidate]
 //   fork SOCKPATH   child connects to the unix socket SOCKPATH and serves it
 //   wait PID        waitpid() on a forked child
+//   reapall         reap every child that has exited (waitpid WNOHANG)
 //   verify [ID]
 //   open PATH rdonly|wronly   an fd to PATH, kept across setuid
 //   write FD HEX    one write(2) of the bytes HEX spells: the count or the errno
@@ -428,21 +429,28 @@ static int cmd_touch(char **tok, int ntok)
 {
 	struct map *m = get_map(ntok > 1 ? tok[1] : NULL);
 	size_t first, count, done = 0;
-	int wr;
+	int how;
 	if (!m || ntok < 3 || page_range(m, tok, ntok, 3, &first, &count))
-		return usage("touch ID read|write [FIRST COUNT]");
+		return usage("touch ID read|write|zero [FIRST COUNT]");
 	if (!strcmp(tok[2], "read"))
-		wr = 0;
+		how = 0;
 	else if (!strcmp(tok[2], "write"))
-		wr = 1;
+		how = 1;
+	else if (!strcmp(tok[2], "zero") && is_private(m) && !is_file(m))
+		how = 2;
 	else
-		return usage("touch ID read|write [FIRST COUNT]");
+		return usage("touch ID read|write|zero [FIRST COUNT] (zero: private anon only)");
 	for (size_t i = first; i < first + count; i++) {
 		if (m->flags[i] & PG_GONE)
 			continue;
 		volatile uint64_t *w = (volatile uint64_t *)(m->addr + i * page_size);
-		if (!wr) {
+		if (how == 0) {
 			(void)w[0];
+		} else if (how == 2) {
+			/* Written, but all zero: identical pages for KSM to merge. */
+			memset((void *)w, 0, page_size);
+			m->gen[i] = 0;
+			m->flags[i] = PG_OWN;
 		} else {
 			/* Never move a shared page's generation backwards. */
 			struct seen s = classify((const uint64_t *)w);
@@ -556,6 +564,15 @@ static int cmd_wait(char **tok, int ntok)
 		put("{\"ok\":true,\"pid\":%lu,\"signal\":%d}", pid, WTERMSIG(status));
 	else
 		put("{\"ok\":true,\"pid\":%lu,\"exit\":%d}", pid, WEXITSTATUS(status));
+	return 0;
+}
+
+static int cmd_reapall(void)
+{
+	int n = 0, status;
+	while (waitpid(-1, &status, WNOHANG) > 0)
+		n++;
+	put("{\"ok\":true,\"reaped\":%d}", n);
 	return 0;
 }
 
@@ -727,6 +744,8 @@ static int dispatch(char *line)
 		return cmd_fork(tok, ntok) == 1;
 	else if (!strcmp(c, "wait"))
 		cmd_wait(tok, ntok);
+	else if (!strcmp(c, "reapall"))
+		cmd_reapall();
 	else if (!strcmp(c, "verify"))
 		cmd_verify(tok, ntok);
 	else if (!strcmp(c, "open"))

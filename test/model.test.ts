@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { apply, iovecsOf, reclaimText, type Applied, type Reply, type Ret } from '../src/model/apply.js';
 import { bits, compare, describePred, retAllowed, showRet, type Observation, type PageObs } from '../src/model/compare.js';
-import { predict, type PagePred, type VmaPred } from '../src/model/predict.js';
+import { predict, predictProcs, type PagePred, type VmaPred } from '../src/model/predict.js';
 import { initialState, vma, type Kernel, type Kind, type State, type Step } from '../src/model/state.js';
 
 // ---- helpers ---------------------------------------------------------------------
@@ -61,7 +61,7 @@ function run(steps: Step[], o: Opts = {}, from?: State): Run {
 type MapStep = Extract<Step, { op: 'map' }>;
 const spawn = (p = 'P'): Step => ({ op: 'spawn', p });
 const map = (m: string, kind: Kind, extra: Partial<MapStep> = {}): Step => ({ op: 'map', p: 'P', m, kind, pages: N, ...extra });
-const touch = (m: string, how: 'read' | 'write', p = 'P', first?: number, count?: number): Step => ({ op: 'touch', p, span: { m, first, count }, how });
+const touch = (m: string, how: 'read' | 'write' | 'zero', p = 'P', first?: number, count?: number): Step => ({ op: 'touch', p, span: { m, first, count }, how });
 const fork = (p = 'P', child = 'C'): Step => ({ op: 'fork', p, child });
 const madvise = (m: string, advice: 'free' | 'dontneed' | 'cold', p = 'P'): Step => ({ op: 'madvise', p, span: { m }, advice });
 const reclaim = (mode: 'file' | 'anon' | 'all', target = 'P'): Step => ({ op: 'reclaim', target, mode });
@@ -130,6 +130,9 @@ const page = (o: Observation, p: string, m: string, i: number) => o[p]!.vmas[m]!
 
 // ---- §6.1 matrix ---------------------------------------------------------------------
 
+/** The counters every VMA kind predicts (Swap, Rss, Anonymous); the others are tested on their own. */
+const core = (c: Record<string, number[] | undefined>) => Object.fromEntries(Object.entries(c).filter(([k]) => ['Swap', 'Rss', 'Anonymous'].includes(k)));
+
 test('§6.1 row 1, swap: written private anon is swapped by R anon/all/range and PO (P0 S1 F0 X0, Swap +, Rss −); R file leaves it', () => {
   for (const op of OPS) {
     const r = run([spawn(), map('m', 'anon-private'), touch('m', 'write'), by(op)]);
@@ -137,7 +140,7 @@ test('§6.1 row 1, swap: written private anon is swapped by R anon/all/range and
     const v = vp(r, 'P', 'm');
     if (op === 'file') {
       assert.deepEqual(states(r, 'P', 'm'), rep(N, 'present'), op);
-      assert.deepEqual(v.counters, { Swap: [0], Rss: [KB], Anonymous: [KB] }, op);
+      assert.deepEqual(core(v.counters), { Swap: [0], Rss: [KB], Anonymous: [KB] }, op);
       assert.equal(v.pages[0]!.exclusive, true);
       assert.equal(v.pages[0]!.mapcount, 1);
       continue;
@@ -147,7 +150,7 @@ test('§6.1 row 1, swap: written private anon is swapped by R anon/all/range and
     assert.deepEqual({ file: v.pages[0]!.file, exclusive: v.pages[0]!.exclusive }, { file: false, exclusive: false }, op);
     assert.equal(v.pages[0]!.why.rule, '§6.1 row 1', op);
     assert.match(v.pages[0]!.why.note, op === 'PO' ? /^PO: private anon page written to swap/ : /^R: private anon page written to swap/, op);
-    assert.deepEqual(v.counters, { Swap: [KB], Rss: [0], Anonymous: [0] }, op);
+    assert.deepEqual(core(v.counters), { Swap: [KB], Rss: [0], Anonymous: [0] }, op);
     // distinct folios, distinct keys: four pages, four swap slots
     assert.equal(new Set(v.pages.map((p) => p.key)).size, N, op);
   }
@@ -158,7 +161,7 @@ test('§6.1 row 1, no swap: the anon page stays (add_to_swap fails), for every c
     const r = run([spawn(), map('m', 'anon-private'), touch('m', 'write'), by(op)], { swap: false });
     assert.deepEqual(rets(r.a), [okRet(op)], op);
     assert.deepEqual(states(r, 'P', 'm'), rep(N, 'present'), op);
-    assert.deepEqual(vp(r, 'P', 'm').counters, { Swap: [0], Rss: [KB], Anonymous: [KB] }, op);
+    assert.deepEqual(core(vp(r, 'P', 'm').counters), { Swap: [0], Rss: [KB], Anonymous: [KB] }, op);
     assert.equal(vp(r, 'P', 'm').pages[0]!.why.rule, op === 'file' ? '§6.1 row 1' : '§6.1 row 1 (no swap)', op);
   }
 });
@@ -172,7 +175,7 @@ test('§6.1 row 1b: never-written private anon (zero page) is skipped by every c
       assert.deepEqual({ state: p.state, zero: p.zero, file: p.file, exclusive: p.exclusive, key: p.key }, { state: 'present', zero: true, file: false, exclusive: false, key: 'zero' }, op);
       assert.equal(p.why.rule, '§6.1 row 1b', op);
     }
-    assert.deepEqual(vp(r, 'P', 'm').counters, { Swap: [0], Rss: [0], Anonymous: [0] }, op);
+    assert.deepEqual(core(vp(r, 'P', 'm').counters), { Swap: [0], Rss: [0], Anonymous: [0] }, op);
     assert.equal(Object.keys(r.s.folios).length, 0, 'the zero page is no folio');
   }
 });
@@ -192,7 +195,7 @@ test('§6.1 row 2: clean private file page, only mapper: dropped by R file/all/r
     assert.deepEqual(states(r, 'P', 'm'), rep(N, 'none'), op);
     assert.ok(o.pages.every((g) => !g.cached && !g.dirty), `${op}: page-cache page freed`);
     assert.equal(vp(r, 'P', 'm').pages[0]!.why.rule, '§6.1 row 2', op);
-    assert.deepEqual(vp(r, 'P', 'm').counters, { Swap: [0], Rss: [0], Anonymous: [0] }, op);
+    assert.deepEqual(core(vp(r, 'P', 'm').counters), { Swap: [0], Rss: [0], Anonymous: [0] }, op);
   }
 });
 
@@ -207,11 +210,11 @@ test('§6.1 row 3: COWed private file page (anon folio in a file VMA): R file/al
         const p = vp(r, 'P', 'm').pages[0]!;
         assert.deepEqual({ file: p.file, exclusive: p.exclusive }, { file: false, exclusive: true }, `${tag}: a COW copy is anon (F0)`);
         if (op === 'anon') assert.equal(p.why.rule, '§6.1 row 3', tag);
-        assert.deepEqual(vp(r, 'P', 'm').counters, { Swap: [0], Rss: [KB], Anonymous: [KB] }, tag);
+        assert.deepEqual(core(vp(r, 'P', 'm').counters), { Swap: [0], Rss: [KB], Anonymous: [KB] }, tag);
         continue;
       }
       assert.deepEqual(states(r, 'P', 'm'), rep(N, 'swapped'), tag);
-      assert.deepEqual(vp(r, 'P', 'm').counters, { Swap: [KB], Rss: [0], Anonymous: [0] }, tag);
+      assert.deepEqual(core(vp(r, 'P', 'm').counters), { Swap: [KB], Rss: [0], Anonymous: [0] }, tag);
     }
   }
 });
@@ -246,7 +249,7 @@ test('§6.1 row 4b: dirty MAP_SHARED file page: the PTE goes, the page stays cac
       }
       assert.deepEqual(states(r, 'P', 'm'), rep(N, 'none'), tag);
       assert.equal(vp(r, 'P', 'm').pages[0]!.why.rule, '§6.1 row 4b', tag);
-      assert.deepEqual(vp(r, 'P', 'm').counters, { Swap: [0], Rss: [0], Anonymous: [0] }, tag);
+      assert.deepEqual(core(vp(r, 'P', 'm').counters), { Swap: [0], Rss: [0], Anonymous: [0] }, tag);
     }
   }
 });
@@ -263,17 +266,17 @@ test('§6.1 row 5: shmem and memfd: pagemap none (not S1), smaps Swap rises with
         if (op === 'anon') {
           assert.deepEqual(states(r, 'P', 'm'), rep(N, 'present'), `${tag}: has vm_file, not selected by anon`);
           assert.equal(vp(r, 'P', 'm').pages[0]!.file, true, tag);
-          assert.deepEqual(vp(r, 'P', 'm').counters, { Swap: [0], Rss: [KB], Anonymous: [0] }, tag);
+          assert.deepEqual(core(vp(r, 'P', 'm').counters), { Swap: [0], Rss: [KB], Anonymous: [0] }, tag);
           continue;
         }
         assert.deepEqual(states(r, 'P', 'm'), rep(N, 'none'), tag);
         assert.equal(vp(r, 'P', 'm').pages[0]!.why.rule, swap ? '§6.1 row 5' : '§6.1 row 5 (no swap)', tag);
         if (swap) {
           assert.ok(o.pages.every((g) => g.swapped && !g.cached), tag);
-          assert.deepEqual(vp(r, 'P', 'm').counters, { Swap: [KB], Rss: [0], Anonymous: [0] }, tag);
+          assert.deepEqual(core(vp(r, 'P', 'm').counters), { Swap: [KB], Rss: [0], Anonymous: [0] }, tag);
         } else {
           assert.ok(o.pages.every((g) => !g.swapped && g.cached), tag);
-          assert.deepEqual(vp(r, 'P', 'm').counters, { Swap: [0], Rss: [0], Anonymous: [0] }, tag);
+          assert.deepEqual(core(vp(r, 'P', 'm').counters), { Swap: [0], Rss: [0], Anonymous: [0] }, tag);
         }
       }
     }
@@ -309,7 +312,7 @@ test('§6.1 row 7: hugetlb is skipped by R in every mode (and by the range form)
     assert.deepEqual(rets(r.a), [op === 'PO' ? 'EINVAL' : okRet(op)], op);
     const p = vp(r, 'P', 'm').pages[0]!;
     assert.deepEqual({ file: p.file, exclusive: p.exclusive, mapcount: p.mapcount, key: p.key }, { file: false, exclusive: 'any', mapcount: 'any', key: 'hugetlb:P.m page 0' }, op);
-    assert.deepEqual(vp(r, 'P', 'm').counters, { Swap: [0] }, `${op}: no Rss/Anonymous prediction for hugetlb`);
+    assert.deepEqual(core(vp(r, 'P', 'm').counters), { Swap: [0] }, `${op}: no Rss/Anonymous prediction for hugetlb`);
   }
   // a range that covers a hugetlb VMA and an anon VMA: only the anon one is reclaimed
   const r = run([spawn(), map('h', 'hugetlb'), touch('h', 'write'), map('a', 'anon-private'), touch('a', 'write'), reclaimText_(`0x${BASE.toString(16)} ${STRIDE + BigInt(N * PAGE)}`)]);
@@ -376,8 +379,8 @@ test('§6.1 row 10: COW-shared after fork: R on P leaves C present and exclusive
   assert.match(vp(r1, 'P', 'm').pages[0]!.why.note, /stays in the swap cache for the other mapper/);
   assert.equal(vp(r1, 'P', 'm').pages[0]!.key, c1.key, 'the swap entry and the present page are the same folio');
   assert.ok(r1.s.folios[folioOf(r1.s, 'C', 'm', 0)], 'the folio is still there (swap cache)');
-  assert.deepEqual(vp(r1, 'P', 'm').counters, { Swap: [KB], Rss: [0], Anonymous: [0] });
-  assert.deepEqual(vp(r1, 'C', 'm').counters, { Swap: [0], Rss: [KB], Anonymous: [KB] });
+  assert.deepEqual(core(vp(r1, 'P', 'm').counters), { Swap: [KB], Rss: [0], Anonymous: [0] });
+  assert.deepEqual(core(vp(r1, 'C', 'm').counters), { Swap: [0], Rss: [KB], Anonymous: [KB] });
 
   const r2 = run([reclaim('anon', 'C')], {}, r1.s);
   assert.deepEqual(states(r2, 'P', 'm'), rep(N, 'swapped'));
@@ -448,7 +451,7 @@ test('§6.1 row 12: a clean MADV_FREE page is discarded by R anon/all/range and 
       }
       assert.deepEqual(states(r, 'P', 'm'), rep(N, 'none'), tag);
       assert.equal(vp(r, 'P', 'm').pages[0]!.why.rule, '§6.1 row 12', tag);
-      assert.deepEqual(vp(r, 'P', 'm').counters, { Swap: [0], Rss: [0], Anonymous: [0] }, tag);
+      assert.deepEqual(core(vp(r, 'P', 'm').counters), { Swap: [0], Rss: [0], Anonymous: [0] }, tag);
       assert.equal(Object.keys(r.s.folios).length, 0, `${tag}: the folios are freed`);
       // a later read gives the zero page
       const v = run([{ op: 'verify', p: 'P' }], {}, r.s);
@@ -647,7 +650,7 @@ test('§5.4 (8), C.3 5: a hole gives ENOMEM, yet every mapped page of the range 
   assert.deepEqual(rets(r.a), ['ENOMEM']);
   assert.equal(r.a.expect.rule, '§5.4 (8), C.3 5');
   assert.deepEqual(ptes(r.s, 'P', 'm'), ['swap', 'swap', 'swap', 'hole', 'swap', 'swap', 'swap', 'swap']);
-  assert.deepEqual(vp(r, 'P', 'm').counters, {}, 'a VMA split by a hole has no smaps prediction');
+  assert.deepEqual(core(vp(r, 'P', 'm').counters), {}, 'a VMA split by a hole has no smaps prediction');
   // [2-page iovec, iovec over the hole] -> 8192 (C.1 10e)
   const two = run([spawn(), map('a', 'anon-private'), touch('a', 'write'), ...setup.slice(1), pageout([{ m: 'a', first: 0, count: 2 }, { m: 'm' }])]);
   assert.deepEqual(rets(two.a), ['returns 8192']);
@@ -733,7 +736,7 @@ test('A3 /dev/shrinkmem: parse errors EINVAL; returns count; 0 is a no-op; nonze
   assert.match(big.s.unknown ?? '', /shrink_all_memory/);
   assert.deepEqual(states(big, 'P', 'm'), rep(N, 'any'));
   assert.equal(vp(big, 'P', 'm').pages[0]!.why.rule, '§6.3');
-  assert.deepEqual(vp(big, 'P', 'm').counters, {});
+  assert.deepEqual(core(vp(big, 'P', 'm').counters), {});
   // it stays unknowable after later steps
   assert.deepEqual(states(run([reclaim('anon')], {}, big.s), 'P', 'm'), rep(N, 'any'));
   assert.deepEqual(rets(run([...setup, { op: 'shrinkmem', text: '1' }], { kernel: { shrinkmem: false } }).a), ['ENOENT']);
@@ -1117,4 +1120,68 @@ test('compare (h): retAllowed and showRet: ok values compare as numbers (number 
   const r = run([spawn(), map('m', 'anon-private'), touch('m', 'write'), pageout([{ m: 'm' }])]);
   assert.equal(retAllowed(r.a.expect.allowed, ok(16384)), true);
   assert.equal(retAllowed(r.a.expect.allowed, ok(16383)), false);
+});
+
+test('§5.7, §6.1 row 10: SwapPss is each swap entry\'s share of its slot: full for P alone, half each once C reclaims too', () => {
+  const f = run([spawn(), map('m', 'anon-private'), touch('m', 'write'), fork()]);
+  const r1 = run([reclaim('anon', 'P')], {}, f.s);
+  assert.deepEqual(vp(r1, 'P', 'm').counters.SwapPss, [KB]);
+  assert.deepEqual(vp(r1, 'C', 'm').counters.SwapPss, [0]);
+  const r2 = run([reclaim('anon', 'C')], {}, r1.s);
+  assert.deepEqual(vp(r2, 'P', 'm').counters.SwapPss, [KB / 2]);
+  assert.deepEqual(vp(r2, 'C', 'm').counters.SwapPss, [KB / 2]);
+  // shmem swap shows in Swap only, never in SwapPss
+  const sh = run([spawn(), map('m', 'anon-shared'), touch('m', 'write'), reclaim('file')]);
+  assert.deepEqual([vp(sh, 'P', 'm').counters.Swap, vp(sh, 'P', 'm').counters.SwapPss], [[KB], undefined]);
+});
+
+test('§6.1 row 12, C.3 2: LazyFree allows 0..all MADV_FREE pages (per-CPU batch), and 0 once they are discarded', () => {
+  const r = run([spawn(), map('m', 'anon-private'), touch('m', 'write'), madvise('m', 'free')]);
+  const lazy = vp(r, 'P', 'm').counters.LazyFree!;
+  assert.equal(lazy[0], 0);
+  assert.equal(lazy.at(-1), KB);
+  assert.equal(lazy.length, N + 1);
+  const d = run([reclaim('anon')], {}, r.s);
+  assert.deepEqual(vp(d, 'P', 'm').counters.LazyFree, [0]);
+  const rw = run([touch('m', 'write')], {}, r.s);
+  assert.deepEqual(vp(rw, 'P', 'm').counters.LazyFree, [0], 'written again: dirty, not lazyfree');
+});
+
+test('§5.7: status counters are bounded by the modelled share and the rest of the address space', () => {
+  const r = run([spawn(), map('a', 'anon-private'), touch('a', 'write'), map('s', 'anon-shared'), touch('s', 'write'), reclaim('all')], { swap: true });
+  const [pp] = predictProcs(r.s);
+  assert.deepEqual(pp!.counters, { RssAnon: 0, RssFile: 0, RssShmem: 0, VmSwap: KB }, 'VmSwap counts the anon swap entries, not shmem swap');
+  assert.equal(pp!.modelKb, 2 * KB);
+  const status = (VmSwap: number) => ({ P: { pid: 100, vmas: {}, status: { VmSize: 2 * KB + 1000, RssAnon: 100, RssFile: 300, RssShmem: 0, VmSwap } } });
+  assert.deepEqual(compare(r.s, [], status(KB + 40), 'x', predictProcs(r.s)).findings, []);
+  const low = compare(r.s, [], status(KB - 4), 'x', predictProcs(r.s)).findings;
+  assert.equal(low.length, 1);
+  assert.match(low[0]!.explain, /VmSwap counts less than the modelled pages alone/);
+  assert.equal(low[0]!.rule, '§5.7');
+  const high = compare(r.s, [], status(KB + 1004), 'x', predictProcs(r.s)).findings;
+  assert.match(high[0]!.explain, /VmSwap exceeds what the whole address space could hold/);
+});
+
+test('§6.1 row 9: KSM-merged pages: one folio; R on P unmaps only P (patch 4); PO skips; swapped out alone, each address reads back its own copy', () => {
+  const one = run([spawn(), map('m', 'anon-private'), touch('m', 'zero'), { op: 'merge', p: 'P', m: 'm' }]);
+  const keys = new Set(vp(one, 'P', 'm').pages.map((p) => p.key));
+  assert.equal(keys.size, 1, 'one KSM folio');
+  assert.deepEqual(vp(one, 'P', 'm').pages.map((p) => [p.exclusive, p.mapcount]), rep(N, [false, N]));
+  assert.equal(vp(one, 'P', 'm').pages[0]!.why.rule, '§6.1 row 9');
+  // PAGEOUT: mapcount != 1, skipped
+  assert.deepEqual(states(run([pageout([{ m: 'm' }])], {}, one.s), 'P', 'm'), rep(N, 'present'));
+  // R anon: every PTE of the folio is in the target VMA: all become swap entries of one slot
+  const r = run([reclaim('anon')], {}, one.s);
+  assert.deepEqual(states(r, 'P', 'm'), rep(N, 'swapped'));
+  assert.equal(new Set(vp(r, 'P', 'm').pages.map((p) => p.key)).size, 1, 'one swap slot');
+  const back = run([{ op: 'verify', p: 'P' }], {}, r.s);
+  assert.equal(new Set(vp(back, 'P', 'm').pages.map((p) => p.key)).size, N, 'each address its own page');
+  assert.deepEqual(vp(back, 'P', 'm').pages.map((p) => [p.exclusive, p.mapcount]), rep(N, [true, 1]));
+
+  // Shared with Q: R on P leaves the KSM page resident for Q; P reads it back shared.
+  const two = run([spawn(), spawn('Q'), map('m', 'anon-private'), touch('m', 'zero'), { op: 'map', p: 'Q', m: 'm', kind: 'anon-private', pages: N }, touch('m', 'zero', 'Q'), { op: 'merge', p: 'P', m: 'm' }, { op: 'merge', p: 'Q', m: 'm' }, reclaim('anon')]);
+  assert.deepEqual(states(two, 'P', 'm'), rep(N, 'swapped'));
+  assert.deepEqual(states(two, 'Q', 'm'), rep(N, 'present'));
+  const two2 = run([{ op: 'verify', p: 'P' }], {}, two.s);
+  assert.deepEqual(vp(two2, 'P', 'm').pages.map((p) => p.mapcount), rep(N, 2 * N));
 });

@@ -32,3 +32,16 @@ test('missing feature: FAIL when built in, SKIP when not; other needs still SKIP
   const vanilla = await runSuite(fakeGuest, list);
   assert.deepEqual(vanilla.map((r) => r.status), ['skip', 'skip', 'skip', 'pass']);
 });
+
+test('order: swap-off scenarios last after one swapoff, as_user scenarios late; each sees the swap state it asked for', async () => {
+  const reqs: Array<[string, unknown]> = [];
+  const guest = { features: { ...features, swap: { totalKb: 1024 } }, alive: true, request: async (op: string, a: unknown) => (reqs.push([op, a]), {}) } as unknown as Guest;
+  const seen: Array<[string, boolean]> = [];
+  const sc = (id: string, needs: Scenario['needs']): Scenario => ({ id, title: id, needs, run: async (ctx) => void seen.push([id, ctx.swapOn]) });
+  const list = [sc('off1', { swap: false }), sc('user', { asUser: true }), sc('any', {}), sc('on', { swap: true }), sc('off2', { swap: false })];
+  const res = await runSuite(guest, list);
+  assert.deepEqual(res.map((r) => r.id), ['any', 'on', 'user', 'off1', 'off2']);
+  assert.deepEqual(seen, [['any', true], ['on', true], ['user', true], ['off1', false], ['off2', false]]);
+  assert.deepEqual(reqs.filter(([op]) => op === 'swap'), [['swap', { on: false }]], 'one swapoff');
+  assert.ok(reqs.findIndex(([op]) => op === 'as_user') < reqs.findIndex(([op]) => op === 'swap'), 'workers started before the suite');
+});

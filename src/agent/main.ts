@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { loadNative, type Native } from '../native.js';
 import { JsonLineChannel } from './lines.js';
 import { readEntries, readEntriesAt } from './pagemap.js';
-import { parseSmaps } from './procfs.js';
+import { parseKeyValues, parseSmaps } from './procfs.js';
 import { Subject } from './subject.js';
 
 type Req = { id: number; op: string; [k: string]: unknown };
@@ -26,6 +26,9 @@ const SUBJECT = process.env.RECLAIM_SUBJECT ?? '/opt/reclaim/subject';
 let nativeShim: Native | undefined;
 const shim = () => (nativeShim ??= loadNative(SHIM));
 const subjects = new Map<number, Subject>();
+let zygoteProcess: Promise<Subject> | undefined;
+const zygote = () => (zygoteProcess ??= Subject.spawn(SUBJECT));
+const zygoteChildren = new Set<number>();
 const workers = new Map<string, { child: ChildProcess; channel: JsonLineChannel; seq: number }>();
 
 function subject(pid: unknown): Subject {
@@ -78,6 +81,7 @@ function features() {
     thp: text('/sys/kernel/mm/transparent_hugepage/enabled')?.match(/\[(\w+)\]/)?.[1] ?? 'unsupported',
     hugepages: { sizeKb: meminfo.Hugepagesize ?? 0, total: meminfo.HugePages_Total ?? 0 },
     kpage: has('/proc/kpagecount') && has('/proc/kpageflags'),
+    ksm: has('/sys/kernel/mm/ksm/run'),
     memTotalKb: meminfo.MemTotal,
   };
 }
@@ -133,7 +137,10 @@ function observe(r: Req) {
       return vmas.find((v) => v.start === start && v.end === start + BigInt(n!) * page)?.fields ?? null;
     });
   }
-  if (r.status) out.status = text('status');
+  if (r.status) {
+    const st = parseKeyValues(text('status') ?? '');
+    out.status = Object.fromEntries(['VmSize', 'RssAnon', 'RssFile', 'RssShmem', 'VmSwap'].filter((k) => st[k] !== undefined).map((k) => [k, st[k]]));
+  }
   if (r.kpage) {
     const pfns = pagemap.flat().map((e) => (e >> 63n === 1n ? e & PFN_MASK : 0n));
     const at = (file: string) => {
@@ -150,9 +157,19 @@ function observe(r: Req) {
 const ops: Record<string, Op> = {
   features,
   ping: () => ({ pong: true }),
-  /** A new subject; with cpus, pinned there; with pidfd, also a pidfd to it. */
+  /**
+   * A new subject; with cpus, pinned there; with pidfd, also a pidfd to it.
+   * Root subjects are forked from a zygote subject: forking the small static
+   * subject costs a fraction of forking Node under TCG.
+   */
   spawn: async (r) => {
-    const s = await Subject.spawn(SUBJECT, r.uid === undefined ? {} : { uid: Number(r.uid), gid: Number(r.gid ?? r.uid) });
+    let s: Subject;
+    if (r.uid === undefined) {
+      const z = await zygote();
+      await z.send('reapall');
+      s = await z.fork();
+      zygoteChildren.add(s.pid);
+    } else s = await Subject.spawn(SUBJECT, { uid: Number(r.uid), gid: Number(r.gid ?? r.uid) });
     subjects.set(s.pid, s);
     if (r.cpus) shim().schedSetaffinity(s.pid, r.cpus as number[]);
     return { pid: s.pid, pidfd: r.pidfd ? shim().pidfdOpen(s.pid, 0) : undefined };
@@ -179,9 +196,14 @@ const ops: Record<string, Op> = {
   },
   /** Resolves once a spawned subject has exited and been reaped. */
   reap: async (r) => {
-    const child = subjects.get(Number(r.pid))?.child;
+    const pid = Number(r.pid);
+    const child = subjects.get(pid)?.child;
     if (child && child.exitCode === null && child.signalCode === null) await once(child, 'exit');
-    subjects.delete(Number(r.pid));
+    if (zygoteChildren.delete(pid)) {
+      const w = await (await zygote()).send(`wait ${pid}`);
+      if (!w.ok && w.error !== 'ECHILD') throw Object.assign(new Error(`wait ${pid}: ${String(w.msg)}`), { code: w.error });
+    }
+    subjects.delete(pid);
     return {};
   },
   /** mount -t TYPE -o OPTIONS SOURCE TARGET (e.g. a second procfs with hidepid=). */
@@ -214,6 +236,29 @@ const ops: Record<string, Op> = {
     return { count: pfns.map((p) => one('/proc/kpagecount', p)), flags: pfns.map((p) => one('/proc/kpageflags', p)) };
   },
   observe,
+  /**
+   * Lets ksmd run flat out until it has completed three full scans (enough to
+   * merge identical pages: one to checksum, one to merge, one spare), then stops it.
+   */
+  ksm_merge: async () => {
+    const k = '/sys/kernel/mm/ksm/';
+    const rd = (f: string) => Number(readFileSync(k + f, 'utf8'));
+    const wr = (f: string, v: string) => writeOnce(k + f, Buffer.from(v));
+    wr('pages_to_scan', '10000');
+    wr('sleep_millisecs', '0');
+    const start = rd('full_scans');
+    const t0 = Date.now();
+    wr('run', '1');
+    try {
+      while (rd('full_scans') < start + 3) {
+        if (Date.now() - t0 > 30_000) throw Object.assign(new Error('ksmd did not finish 3 full scans in 30 s'), { code: 'ETIMEDOUT' });
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    } finally {
+      wr('run', '0'); // stop scanning; merged pages stay merged
+    }
+    return { ms: Date.now() - t0, pagesShared: rd('pages_shared'), pagesSharing: rd('pages_sharing') };
+  },
   /** swapoff -a, or swapon the zram device the init set up. */
   swap: (r) => {
     execFileSync('/bin/busybox', [r.on ? 'swapon' : 'swapoff', '/dev/zram0'], { stdio: ['ignore', 'ignore', 'pipe'] });

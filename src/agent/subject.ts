@@ -59,12 +59,58 @@ function toMapping(m: Record<string, unknown>): Mapping {
   return { ...(m as unknown as Mapping), addr: BigInt(m.addr as string) };
 }
 
-let forkSeq = 0;
+/**
+ * The unix socket forked subjects connect to, one per process: a child greets
+ * with {"hello": pid} and is matched to the fork that made it.
+ */
+class ForkListener {
+  private static instance: Promise<ForkListener> | undefined;
+  private waiting = new Map<number, (c: { channel: JsonLineChannel; sock: Socket }) => void>();
+  private early = new Map<number, { channel: JsonLineChannel; sock: Socket }>();
+
+  private constructor(readonly path: string) {}
+
+  static shared(): Promise<ForkListener> {
+    return (ForkListener.instance ??= ForkListener.listen(join(tmpdir(), `reclaim-subject-${process.pid}.sock`)));
+  }
+
+  private static async listen(path: string): Promise<ForkListener> {
+    rmSync(path, { force: true });
+    const l = new ForkListener(path);
+    const server = createServer((sock) => l.greet(sock));
+    await new Promise<void>((resolve, reject) => server.listen(path, resolve).once('error', reject));
+    chmodSync(path, 0o777); // a subject running as another uid must connect too
+    server.unref();
+    process.once('exit', () => rmSync(path, { force: true }));
+    return l;
+  }
+
+  private async greet(sock: Socket): Promise<void> {
+    const channel = new JsonLineChannel(sock, sock, 'forked subject');
+    const hello = (await channel.next().catch(() => undefined)) as Reply | undefined;
+    const pid = Number(hello?.hello);
+    if (!pid) return void sock.destroy();
+    const w = this.waiting.get(pid);
+    if (w) {
+      this.waiting.delete(pid);
+      w({ channel, sock });
+    } else this.early.set(pid, { channel, sock });
+  }
+
+  accept(pid: number): Promise<{ channel: JsonLineChannel; sock: Socket }> {
+    const c = this.early.get(pid);
+    if (c) {
+      this.early.delete(pid);
+      return Promise.resolve(c);
+    }
+    return new Promise((resolve) => this.waiting.set(pid, resolve));
+  }
+}
 
 /** Command lines of the subject protocol, for callers that batch them. */
 export const subjectLine = {
   unmap: (id: number, r?: Range) => `unmap ${id}${rangeArgs(r)}`,
-  touch: (id: number, how: 'read' | 'write', r?: Range) => `touch ${id} ${how}${rangeArgs(r)}`,
+  touch: (id: number, how: 'read' | 'write' | 'zero', r?: Range) => `touch ${id} ${how}${rangeArgs(r)}`,
   mlock: (id: number, r?: Range) => `mlock ${id}${rangeArgs(r)}`,
   munlock: (id: number, r?: Range) => `munlock ${id}${rangeArgs(r)}`,
   madvise: (id: number, advice: Advice, r?: Range) => `madvise ${id} ${advice}${rangeArgs(r)}`,
@@ -99,7 +145,7 @@ export class SubjectClient {
     await this.cmd(subjectLine.unmap(id, r));
   }
 
-  async touch(id: number, how: 'read' | 'write', r?: Range): Promise<number> {
+  async touch(id: number, how: 'read' | 'write' | 'zero', r?: Range): Promise<number> {
     return (await this.cmd(subjectLine.touch(id, how, r))).pages as number;
   }
 
@@ -184,26 +230,11 @@ export class Subject extends SubjectClient {
 
   /** Forks; the child keeps every mapping and answers on a channel of its own. */
   async fork(): Promise<Subject> {
-    const path = join(tmpdir(), `reclaim-subject-${process.pid}-${++forkSeq}.sock`);
-    rmSync(path, { force: true });
-    const server = createServer();
-    const accepted = new Promise<Socket>((resolve, reject) => {
-      server.once('connection', resolve);
-      server.once('error', reject);
-    });
-    await new Promise<void>((resolve, reject) => server.listen(path, resolve).once('error', reject));
-    chmodSync(path, 0o777); // a subject running as another uid must connect too
-    try {
-      const reply = await this.cmd(`fork ${path}`);
-      const sock = await accepted;
-      const channel = new JsonLineChannel(sock, sock, `subject ${reply.child}`);
-      const hello = (await channel.next()) as Reply;
-      if (hello.hello !== reply.child) throw new Error(`fork: child ${String(reply.child)} greeted as ${String(hello.hello)}`);
-      return new Subject(reply.child as number, channel, () => sock.end());
-    } finally {
-      server.close();
-      rmSync(path, { force: true });
-    }
+    const listener = await ForkListener.shared();
+    const reply = await this.cmd(`fork ${listener.path}`);
+    const pid = reply.child as number;
+    const { channel, sock } = await listener.accept(pid);
+    return new Subject(pid, channel, () => sock.end());
   }
 
   /** Asks the subject to exit; for a spawned subject, resolves once it is reaped. */

@@ -60,9 +60,9 @@ function clone(s: State): State {
 
 const why = (rule: string, note: string): Why => ({ rule, note });
 
-function newFolio(s: State): number {
+function newFolio(s: State, zero = false): number {
   const id = s.nextFolio++;
-  s.folios[id] = { id, lazy: false, redirtied: false };
+  s.folios[id] = { id, lazy: false, redirtied: false, zero };
   return id;
 }
 
@@ -75,14 +75,14 @@ function gcFolios(s: State): void {
 
 // ---- faults -------------------------------------------------------------------
 
-/** A read (or, with write, a write) access to page i of v by p. */
-function fault(s: State, v: Vma, i: number, write: boolean): void {
+/** A read (or, with write, a write; with zero, a write of zero bytes) access to page i of v. */
+function fault(s: State, v: Vma, i: number, write: boolean, zero = false): void {
   const t = v.ptes[i]!;
   if (t.t === 'hole') return;
   if (v.obj) {
     const o = s.objs[v.obj]!.pages[i]!;
     const cow = write && v.kind === 'file-private';
-    if (t.t === 'anon' || t.t === 'swap') return privateAnon(s, v, i, write);
+    if (t.t === 'anon' || t.t === 'swap') return privateAnon(s, v, i, write, zero);
     if (cow) {
       o.cached = true;
       v.anonVma = true;
@@ -96,28 +96,36 @@ function fault(s: State, v: Vma, i: number, write: boolean): void {
     v.ptes[i] = { t: 'obj', why: why('§6.1', `${write ? 'write' : 'read'} fault maps the ${s.objs[v.obj]!.backing} page`) };
     return;
   }
-  privateAnon(s, v, i, write);
+  privateAnon(s, v, i, write, zero);
 }
 
-function privateAnon(s: State, v: Vma, i: number, write: boolean): void {
+function privateAnon(s: State, v: Vma, i: number, write: boolean, zero = false): void {
   const t = v.ptes[i]!;
   if (t.t === 'none' || t.t === 'zero') {
     if (write) {
       v.anonVma = true;
-      v.ptes[i] = { t: 'anon', folio: newFolio(s), why: why('§6.1 row 1', 'written private anon page') };
+      v.ptes[i] = { t: 'anon', folio: newFolio(s, zero), why: why('§6.1 row 1', 'written private anon page') };
     } else if (t.t === 'none') v.ptes[i] = { t: 'zero', why: why('§6.1 row 1b', 'read of never-written anon maps the zero page') };
     return;
   }
   if (t.t !== 'anon' && t.t !== 'swap') return;
   const f = t.folio;
-  const others = folioRefs(s, f).length - 1;
+  const refs = folioRefs(s, f);
+  const others = refs.length - 1;
+  if (t.t === 'swap' && s.folios[f]!.ksm && !refs.some((r) => r.pte.t === 'anon')) {
+    // A KSM page that went out to swap comes back as an ordinary page at one
+    // address; every other address gets a copy (mm/ksm.c ksm_might_need_to_copy).
+    v.anonVma = true;
+    v.ptes[i] = { t: 'anon', folio: newFolio(s, s.folios[f]!.zero), why: why('§6.1 row 9', 'a KSM page read back from swap: each address gets its own copy') };
+    return;
+  }
   if (write && others > 0) {
-    v.ptes[i] = { t: 'anon', folio: newFolio(s), why: why('§6.1 row 10', 'write to a shared anon page: COW copy') };
+    v.ptes[i] = { t: 'anon', folio: newFolio(s, zero), why: why('§6.1 row 10', 'write to a shared anon page: COW copy') };
   } else {
     if (write && s.folios[f]!.lazy) s.folios[f]!.redirtied = true;
+    if (write) s.folios[f]!.zero = zero;
     v.ptes[i] = { t: 'anon', folio: f, why: t.t === 'swap' ? why('§6.1', 'swap-in: contents read back') : t.why };
   }
-  gcFolios(s);
 }
 
 // ---- reclaim of one page --------------------------------------------------------
@@ -318,7 +326,10 @@ function iovecLoop(s: State, st: Extract<Step, { op: 'pmadvise' }>, vec: Array<[
 
 export function apply(s0: State, st: Step, reply: Reply = {}): Applied {
   const s = clone(s0);
-  const done = (e: Expect): Applied => ({ state: s, expect: e });
+  const done = (e: Expect): Applied => {
+    gcFolios(s);
+    return { state: s, expect: e };
+  };
   const fine = (note: string) => done(expect([ok()], '-', note));
   switch (st.op) {
     case 'spawn':
@@ -360,8 +371,8 @@ export function apply(s0: State, st: Step, reply: Reply = {}): Applied {
     case 'touch': {
       const v = vma(s, st.p, st.span.m);
       const [a, b] = spanPages(v, st.span);
-      for (let i = a; i < b; i++) fault(s, v, i, st.how === 'write');
-      if (st.how === 'write' && v.thp === 'pmd' && (a > 0 || b < v.pages)) v.thp = 'unknown';
+      for (let i = a; i < b; i++) fault(s, v, i, st.how !== 'read', st.how === 'zero');
+      if (st.how !== 'read' && v.thp === 'pmd' && (a > 0 || b < v.pages)) v.thp = 'unknown';
       return fine(`${st.how} access`);
     }
     case 'madvise': {
@@ -370,6 +381,18 @@ export function apply(s0: State, st: Step, reply: Reply = {}): Applied {
       const [a, b] = spanPages(v, st.span);
       const r = adviseVma(s, p, v, a, b, st.advice, 'self');
       return done(r ? expect([r], 'madvise(2)', 'the advice is refused for this VMA') : expect([ok()], 'madvise(2)', `MADV_${st.advice.toUpperCase()}`));
+    }
+    case 'merge': {
+      vma(s, st.p, st.m).mergeable = true;
+      // ksmd merges identical anon pages of every mergeable VMA into one KSM folio: here, the zero-filled ones.
+      const refs: Array<{ v: Vma; i: number }> = [];
+      for (const p of s.procs) if (p.state === 'live') for (const v of p.vmas) if (v.mergeable) v.ptes.forEach((t, i) => t.t === 'anon' && s.folios[t.folio]!.zero && refs.push({ v, i }));
+      if (refs.length > 1) {
+        const k = (refs[0]!.v.ptes[refs[0]!.i] as { folio: number }).folio;
+        s.folios[k]!.ksm = true;
+        for (const r of refs) r.v.ptes[r.i] = { t: 'anon', folio: k, why: why('§6.1 row 9', 'KSM merged the identical pages into one') };
+      }
+      return fine('MADV_MERGEABLE and ksmd scans');
     }
     case 'mlock':
       lockVma(s, vma(s, st.p, st.m));

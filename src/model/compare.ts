@@ -3,7 +3,7 @@
 // allowed, what was seen, the rule and why; an allowed outcome is coverage.
 import type { Finding } from '../suite/types.js';
 import type { Ret } from './apply.js';
-import type { PagePred, VmaPred } from './predict.js';
+import type { PagePred, ProcPred, VmaPred } from './predict.js';
 import type { State } from './state.js';
 
 /** One pagemap entry as the comparator needs it (decoded by the agent side). */
@@ -25,8 +25,8 @@ export interface VmaObs {
   smaps?: Record<string, number>;
 }
 
-/** What the harness saw of each process: by process label, then mapping label. */
-export type Observation = Record<string, { pid: number; gone?: string; vmas: Record<string, VmaObs> }>;
+/** What the harness saw of each process: by process label, then mapping label; status fields in kB. */
+export type Observation = Record<string, { pid: number; gone?: string; vmas: Record<string, VmaObs>; status?: Record<string, number> }>;
 
 export interface Verdict {
   findings: Finding[];
@@ -85,7 +85,7 @@ const hex = (a: bigint) => `0x${a.toString(16)}`;
  * Compares every predicted page and counter with the observation. `step` labels
  * the findings, e.g. "3: reclaim P anon".
  */
-export function compare(state: State, preds: VmaPred[], obs: Observation, step: string): Verdict {
+export function compare(state: State, preds: VmaPred[], obs: Observation, step: string, procs: ProcPred[] = []): Verdict {
   const findings: Finding[] = [];
   const seen: string[] = [];
   const next = structuredClone(state);
@@ -142,6 +142,17 @@ export function compare(state: State, preds: VmaPred[], obs: Observation, step: 
         v.thp = got > 0 ? 'pmd' : 'unknown';
         seen.push(`§7.6: THP ${got > 0 ? 'PMD-mapped' : 'not PMD-mapped'}`);
       }
+    }
+  }
+  // Process counters: the modelled VMAs' share, plus between 0 and the size of the rest (§5.7).
+  for (const pp of procs) {
+    const po = obs[pp.proc.label];
+    if (!po || po.gone || !po.status || po.status.VmSize === undefined) continue;
+    const rest = po.status.VmSize - pp.modelKb;
+    for (const [field, model] of Object.entries(pp.counters)) {
+      const got = po.status[field];
+      if (got === undefined || (got >= model && got <= model + rest)) continue;
+      findings.push({ step, process: `${pp.proc.label} (pid ${po.pid})`, expected: `status ${field} between ${model} and ${model + rest} kB (the modelled VMAs hold ${model} kB)`, observed: `${got} kB`, rule: '§5.7', explain: got < model ? `${field} counts less than the modelled pages alone` : `${field} exceeds what the whole address space could hold` });
     }
   }
   return { findings, state: next, seen };

@@ -1,7 +1,19 @@
 // What the model allows the kernel to show for every page and VMA of every
 // live process. Sets of allowed outcomes: a value outside is a FAIL.
 // Spec: §5.5 (pagemap bits), §5.6 (kpagecount), §5.7 (smaps), §6.1.
-import { folioRefs, objMappers, type Proc, type State, type Vma, type Why } from './state.js';
+import { objMappers, type Proc, type Pte, type State, type Vma, type Why } from './state.js';
+
+type Ref = { p: Proc; pte: Pte };
+
+/** Every PTE of every process by the folio it refers to: one pass instead of one per page. */
+function folioIndex(s: State): Map<number, Ref[]> {
+  const idx = new Map<number, Ref[]>();
+  for (const p of s.procs) {
+    if (p.state === 'gone') continue;
+    for (const v of p.vmas) for (const pte of v.ptes) if (pte.t === 'anon' || pte.t === 'swap') (idx.get(pte.folio) ?? idx.set(pte.folio, []).get(pte.folio)!).push({ p, pte });
+  }
+  return idx;
+}
 
 export interface PagePred {
   /** pagemap: present (bit 63), swapped (62), none (0), or anything */
@@ -20,7 +32,18 @@ export interface PagePred {
 }
 
 /** smaps fields of one VMA, in kB: each an allowed set. */
-export type VmaCounters = Partial<Record<'Rss' | 'Swap' | 'Anonymous' | 'AnonHugePages', number[]>>;
+export type VmaCounters = Partial<Record<'Rss' | 'Swap' | 'SwapPss' | 'Anonymous' | 'LazyFree' | 'AnonHugePages', number[]>>;
+
+/** /proc/PID/status counters, in kB: the part the modelled VMAs hold. */
+export type ProcCounters = Record<'RssAnon' | 'RssFile' | 'RssShmem' | 'VmSwap', number>;
+
+export interface ProcPred {
+  proc: Proc;
+  /** the modelled VMAs' share of each counter; the rest of the process adds between 0 and its size */
+  counters: ProcCounters;
+  /** total size of the modelled VMAs, kB */
+  modelKb: number;
+}
 
 export interface VmaPred {
   proc: Proc;
@@ -31,7 +54,7 @@ export interface VmaPred {
 
 const ANY: Why = { rule: '-', note: 'not predicted' };
 
-function pagePred(s: State, v: Vma, i: number): PagePred {
+function pagePred(s: State, v: Vma, i: number, folios: Map<number, Ref[]>): PagePred {
   const t = v.ptes[i]!;
   const w = ('why' in t && t.why) || { rule: '§6.1', note: 'as mapped' };
   if (s.unknown) return { state: 'any', why: { rule: '§6.3', note: s.unknown } };
@@ -43,7 +66,7 @@ function pagePred(s: State, v: Vma, i: number): PagePred {
       return { state: 'present', file: false, exclusive: false, zero: true, key: 'zero', why: w };
     case 'anon':
     case 'swap': {
-      const refs = folioRefs(s, t.folio);
+      const refs = folios.get(t.folio) ?? [];
       const present = refs.filter((r) => r.pte.t === 'anon').length;
       const settling = refs.some((r) => r.p.state !== 'live');
       if (t.t === 'swap') return { state: 'swapped', file: false, exclusive: false, key: `folio ${t.folio}`, why: w };
@@ -66,7 +89,7 @@ function pagePred(s: State, v: Vma, i: number): PagePred {
   }
 }
 
-function counters(s: State, v: Vma): VmaCounters {
+function counters(s: State, v: Vma, folios: Map<number, Ref[]>): VmaCounters {
   if (s.unknown || v.ptes.some((t) => t.t === 'hole')) return {};
   const kb = s.kernel.pageSize / 1024;
   const n = (pred: (i: number) => boolean) => v.ptes.filter((_t, i) => pred(i)).length * kb;
@@ -76,6 +99,17 @@ function counters(s: State, v: Vma): VmaCounters {
   const swap = shmem ? n((i) => s.objs[v.obj!]!.pages[i]!.swapped) : n((i) => v.ptes[i]!.t === 'swap');
   const c: VmaCounters = { Swap: [swap] };
   if (v.kind !== 'hugetlb') Object.assign(c, { Rss: [anon + obj], Anonymous: [anon] });
+  // SwapPss: each swap entry's share of its slot (§5.7; §6.1 row 10 "SwapPss = 2K each").
+  const swaps = v.ptes.flatMap((t) => (t.t === 'swap' ? [folios.get(t.folio) ?? []] : []));
+  if (!shmem && swaps.every((refs) => refs.every((r) => r.p.state === 'live'))) {
+    c.SwapPss = [Math.floor(swaps.reduce((sum, refs) => sum + (kb * 1024) / refs.filter((r) => r.pte.t === 'swap').length, 0) / 1024)];
+  }
+  // LazyFree: clean MADV_FREE pages; the per-CPU lru_lazyfree batch may still hold some (C.3 2).
+  const lazy = n((i) => {
+    const t = v.ptes[i]!;
+    return t.t === 'anon' && s.folios[t.folio]!.lazy && !s.folios[t.folio]!.redirtied;
+  });
+  c.LazyFree = Array.from({ length: lazy / kb + 1 }, (_x, k) => k * kb);
   if (v.thp) {
     const full = anon === v.pages * kb ? anon : 0;
     c.AnonHugePages = v.thp === 'pmd' ? [full] : v.thp === 'split' ? [0] : [...new Set([0, full])];
@@ -83,12 +117,33 @@ function counters(s: State, v: Vma): VmaCounters {
   return c;
 }
 
+/** The modelled VMAs' share of a process's status counters (§5.7: VmSwap is MM_SWAPENTS, no shmem). */
+export function predictProcs(s: State): ProcPred[] {
+  if (s.unknown) return [];
+  const kb = s.kernel.pageSize / 1024;
+  return s.procs
+    .filter((p) => p.state === 'live')
+    .map((p) => {
+      const c: ProcCounters = { RssAnon: 0, RssFile: 0, RssShmem: 0, VmSwap: 0 };
+      for (const v of p.vmas) {
+        if (v.kind === 'hugetlb') continue;
+        for (const t of v.ptes) {
+          if (t.t === 'anon') c.RssAnon += kb;
+          else if (t.t === 'swap') c.VmSwap += kb;
+          else if (t.t === 'obj') c[v.kind === 'anon-shared' || v.kind === 'memfd' ? 'RssShmem' : 'RssFile'] += kb;
+        }
+      }
+      return { proc: p, counters: c, modelKb: p.vmas.reduce((n, v) => n + v.pages * kb, 0) };
+    });
+}
+
 /** Predictions for every modelled VMA of every live process. */
 export function predict(s: State): VmaPred[] {
   const out: VmaPred[] = [];
+  const folios = folioIndex(s);
   for (const p of s.procs) {
     if (p.state !== 'live') continue;
-    for (const v of p.vmas) out.push({ proc: p, vma: v, pages: v.ptes.map((_t, i) => pagePred(s, v, i)), counters: counters(s, v) });
+    for (const v of p.vmas) out.push({ proc: p, vma: v, pages: v.ptes.map((_t, i) => pagePred(s, v, i, folios)), counters: counters(s, v, folios) });
   }
   return out;
 }

@@ -30,6 +30,10 @@ export interface Folio {
   lazy: boolean;
   /** written after MADV_FREE: the first reclaim remaps it (§6.1 row 12b) */
   redirtied: boolean;
+  /** its contents are all zero bytes: what KSM merges here (§6.1 row 9) */
+  zero: boolean;
+  /** a KSM page (merged by ksmd) */
+  ksm?: boolean;
 }
 
 /** A page of a file, shmem object or hugetlb object. */
@@ -59,6 +63,8 @@ export interface Vma {
   thp: 'pmd' | 'split' | 'unknown' | null;
   /** the VMA has an anon_vma (private, written once): fork copies its PTEs */
   anonVma: boolean;
+  /** MADV_MERGEABLE: KSM may merge its identical pages */
+  mergeable?: boolean;
   obj?: string;
   ptes: Pte[];
 }
@@ -109,7 +115,10 @@ export type Step =
   | { op: 'fork'; p: string; child: string }
   | { op: 'map'; p: string; m: string; kind: Kind; pages: number; locked?: boolean; thp?: boolean; file?: string; keep?: boolean }
   | { op: 'unmap'; p: string; span: Span }
-  | { op: 'touch'; p: string; span: Span; how: 'read' | 'write' }
+  /** zero: write zero bytes (private anon only): identical pages for KSM */
+  | { op: 'touch'; p: string; span: Span; how: 'read' | 'write' | 'zero' }
+  /** MADV_MERGEABLE on a mapping, then ksmd scans until it has merged what it can (§7.7) */
+  | { op: 'merge'; p: string; m: string }
   /** madvise(2) by the subject on its own memory */
   | { op: 'madvise'; p: string; span: Span; advice: Advice }
   | { op: 'mlock' | 'munlock'; p: string; m: string }

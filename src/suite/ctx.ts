@@ -12,6 +12,7 @@ export interface Features {
   swap: { totalKb: number };
   thp: string;
   hugepages: { sizeKb: number; total: number };
+  ksm?: boolean;
   kernel: { release: string; version: string; arch: string };
 }
 

@@ -33,7 +33,7 @@ interface Column {
 const PAGES = 32;
 const spawn = (p = 'P'): Step => ({ op: 'spawn', p });
 const map = (kind: Kind, extra: Partial<Extract<Step, { op: 'map' }>> = {}): Step => ({ op: 'map', p: 'P', m: 'm', kind, pages: PAGES, ...extra });
-const touch = (how: 'read' | 'write', p = 'P'): Step => ({ op: 'touch', p, span: { m: 'm' }, how });
+const touch = (how: 'read' | 'write' | 'zero', p = 'P'): Step => ({ op: 'touch', p, span: { m: 'm' }, how });
 
 export const ROWS: Row[] = [
   { id: 'anon', row: '1', title: 'private anon, written', swapMatters: true, setup: [spawn(), map('anon-private'), touch('write')] },
@@ -47,6 +47,11 @@ export const ROWS: Row[] = [
   { id: 'mlocked', row: '6', title: 'mlocked private anon', setup: [spawn(), map('anon-private', { locked: true }), touch('write')] },
   { id: 'hugetlb', row: '7', title: 'MAP_HUGETLB', needs: { hugetlb: true }, setup: [spawn(), map('hugetlb', { pages: 512 }), touch('write')] },
   { id: 'thp', row: '8', title: 'anon THP, fully in range', needs: { thp: true }, swapMatters: true, setup: [spawn(), map('anon-private', { pages: 512, thp: true }), touch('write')] },
+  { id: 'ksm', row: '9', title: 'KSM-merged zero-filled pages, one process', needs: { ksm: true }, swapMatters: true, setup: [spawn(), map('anon-private'), touch('zero'), { op: 'merge', p: 'P', m: 'm' }] },
+  {
+    id: 'ksm-two-procs', row: '9', title: 'KSM page shared with another process', needs: { ksm: true }, swapMatters: true, partner: 'Q',
+    setup: [spawn(), spawn('Q'), map('anon-private'), touch('zero'), { op: 'map', p: 'Q', m: 'm', kind: 'anon-private', pages: PAGES }, touch('zero', 'Q'), { op: 'merge', p: 'P', m: 'm' }, { op: 'merge', p: 'Q', m: 'm' }],
+  },
   { id: 'cow-fork', row: '10', title: 'COW-shared anon after fork', swapMatters: true, partner: 'C', setup: [spawn(), map('anon-private'), touch('write'), { op: 'fork', p: 'P', child: 'C' }] },
   {
     id: 'file-two-procs', row: '11', title: 'file page mapped by another process too', partner: 'Q',

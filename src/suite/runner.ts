@@ -35,6 +35,7 @@ export function skipReason(needs: Needs, f: Features): string | undefined {
   if (needs.swap && f.swap.totalKb === 0) return 'needs swap (run with --swap SIZE)';
   if (needs.hugetlb && f.hugepages.total === 0) return 'needs reserved hugetlb pages';
   if (needs.thp && f.thp === 'unsupported') return 'kernel lacks transparent hugepages';
+  if (needs.ksm && !f.ksm) return 'kernel lacks KSM (CONFIG_KSM)';
   return undefined;
 }
 
@@ -71,7 +72,9 @@ export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onR
   if (scenarios.some((s) => s.needs.asUser)) for (const uid of [65534, 1000]) guest.request('as_user', { uid, req: { op: 'ping' } }).catch(() => undefined);
   const results: Result[] = [];
   // Scenarios that want swap off run last, after one swapoff (§6.1 "no swap" rows).
-  const ordered = [...scenarios.filter((s) => s.needs.swap !== false), ...scenarios.filter((s) => s.needs.swap === false)];
+  // Scenarios with unprivileged workers go late in their group, so the workers' start-up overlaps the rest.
+  const late = (s: Scenario) => (s.needs.swap === false ? 2 : 0) + (s.needs.asUser ? 1 : 0);
+  const ordered = [...scenarios].sort((a, b) => late(a) - late(b));
   let swapOn = features.swap.totalKb > 0;
   for (const s of ordered) {
     const t0 = Date.now();

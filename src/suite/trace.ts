@@ -6,7 +6,7 @@ import { SubjectError, subjectLine, type SubjectClient } from '../agent/subject.
 import { GuestError } from '../host/guest.js';
 import { apply, iovecsOf, reclaimText, type Reply, type Ret } from '../model/apply.js';
 import { compare, retAllowed, showRet, type Observation, type PageObs } from '../model/compare.js';
-import { predict } from '../model/predict.js';
+import { predict, predictProcs } from '../model/predict.js';
 import { initialState, proc, spanPages, vma, type Kernel, type Span, type State, type Step } from '../model/state.js';
 import { ABI, type Ctx } from './ctx.js';
 import { Mismatch, type Finding, type Needs, type Scenario } from './types.js';
@@ -24,6 +24,7 @@ export function describeStep(st: Step): string {
     case 'map': return `map ${st.p} ${st.m} ${st.kind} ${st.pages}${st.locked ? ' locked' : ''}${st.thp ? ' thp' : ''}${st.file ? ` file ${st.file}` : ''}`;
     case 'unmap': return `unmap ${st.p} ${sp(st.span)}`;
     case 'touch': return `touch ${st.p} ${sp(st.span)} ${st.how}`;
+    case 'merge': return `KSM merge ${st.p} ${st.m}`;
     case 'madvise': return `madvise ${st.p} ${sp(st.span)} ${st.advice}`;
     case 'mlock':
     case 'munlock': return `${st.op} ${st.p} ${st.m}`;
@@ -74,7 +75,7 @@ export async function runTrace(ctx: Ctx, steps: readonly Step[]): Promise<State>
     }
     s = a.state;
     if (!findings.length && obs) {
-      const v = compare(s, predict(s), obs, label);
+      const v = compare(s, predict(s), obs, label, predictProcs(s));
       findings.push(...v.findings);
       s = v.state;
     }
@@ -143,6 +144,12 @@ class TraceRun {
           throw e;
         }
       }
+      case 'merge': {
+        const c = this.subject(st.p);
+        await c.madvise(this.mapId(st.p, st.m), 'mergeable');
+        await ctx.guest.request('ksm_merge', {}, 60_000);
+        return { got: { ok: true } };
+      }
       default:
         throw new Error(`trace: step '${st.op}' is batched`);
     }
@@ -180,6 +187,7 @@ class TraceRun {
       case 'spawn':
       case 'fork':
       case 'map':
+      case 'merge':
         return undefined;
       case 'unmap':
         return subj(st.p, subjectLine.unmap(this.mapId(st.p, st.span.m), range(st)));
@@ -216,7 +224,7 @@ class TraceRun {
 
   /** One observe request per live process with mappings. */
   observeRequests(s: State): AgentReq[] {
-    return s.procs.filter((p) => p.state === 'live' && p.vmas.length).map((p) => ({ op: 'observe', pid: p.pid, ranges: p.vmas.map((v) => [v.start.toString(), v.pages]), smaps: true, kpage: true }));
+    return s.procs.filter((p) => p.state === 'live' && p.vmas.length).map((p) => ({ op: 'observe', pid: p.pid, ranges: p.vmas.map((v) => [v.start.toString(), v.pages]), smaps: true, status: true, kpage: true }));
   }
 
   /** The observe results, in observeRequests() order, as the comparator's Observation. */
@@ -226,7 +234,7 @@ class TraceRun {
     procs.forEach((p, n) => {
       const r = results[n];
       if (r instanceof GuestError) throw r;
-      const o = r as { gone?: string; pagemap: string[][]; smaps?: Array<Record<string, number> | null>; kpagecount?: Array<string | null>; kpageflags?: Array<string | null> };
+      const o = r as { gone?: string; status?: Record<string, number>; pagemap: string[][]; smaps?: Array<Record<string, number> | null>; kpagecount?: Array<string | null>; kpageflags?: Array<string | null> };
       if (o.gone) {
         obs[p.label] = { pid: p.pid, gone: o.gone, vmas: {} };
         return;
@@ -243,7 +251,7 @@ class TraceRun {
         });
         vmas[v.label] = { pages, smaps: o.smaps?.[j] ?? undefined };
       });
-      obs[p.label] = { pid: p.pid, vmas };
+      obs[p.label] = { pid: p.pid, vmas, status: o.status };
     });
     return obs;
   }

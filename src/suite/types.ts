@@ -10,6 +10,7 @@ export interface Needs {
   swap?: boolean;
   hugetlb?: boolean;
   thp?: boolean;
+  ksm?: boolean;
   /** uses unprivileged agent workers (as_user): started early */
   asUser?: boolean;
 }
