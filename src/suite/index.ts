@@ -1,8 +1,9 @@
 // The built-in suite.
 import { basic } from './basic.js';
 import { errors } from './errors.js';
+import { globals } from './globals.js';
 import { matrix } from './matrix.js';
 import { parse } from './parse.js';
 import type { Scenario } from './types.js';
 
-export const suite: readonly Scenario[] = [...basic, ...parse, ...errors, ...matrix];
+export const suite: readonly Scenario[] = [...basic, ...parse, ...errors, ...globals, ...matrix];

@@ -1,0 +1,95 @@
+// §6.3: the system-wide side effects of reclaim, seen in /proc/meminfo,
+// /proc/vmstat and zram's mm_stat. The range form keeps the subject's other
+// memory out of it, so the deltas are exact.
+import type { Mapping, SubjectClient } from '../agent/subject.js';
+import type { Ctx } from './ctx.js';
+import type { Scenario } from './types.js';
+
+const PAGES = 32;
+
+async function rangeReclaim(ctx: Ctx, s: SubjectClient, m: Mapping): Promise<void> {
+  const text = `0x${m.addr.toString(16)} ${m.bytes}`;
+  const r = await ctx.reclaim(s.pid, text);
+  ctx.expect(r.ok && r.value === text.length, `reclaim '${text}' gave ${r.ok ? r.value : r.code}`);
+}
+
+/** zram's bytes of original data (mm_stat field 1). */
+async function zramData(ctx: Ctx): Promise<number> {
+  return Number((await ctx.read('/sys/block/zram0/mm_stat')).trim().split(/\s+/)[0]);
+}
+
+function expectDelta(ctx: Ctx, what: string, got: number | undefined, want: number): void {
+  ctx.expect(got === want, `${what} changed by ${got}, expected ${want} (§6.3)`);
+}
+
+/** Swap slots come from a per-CPU cache refilled 64 at a time, so SwapFree moves in batches: a bound. */
+const SLOT_CACHE_KB = 64 * 4;
+
+function expectSwapFree(ctx: Ctx, what: string, got: number | undefined, slotsKb: number): void {
+  const floor = slotsKb ? -(slotsKb + SLOT_CACHE_KB * 2) : 0;
+  ctx.expect(got !== undefined && got <= 0 && got >= floor, `${what} changed by ${got} kB; ${slotsKb} kB of new slots allow 0 to ${floor} (slot-cache batches of ${SLOT_CACHE_KB} kB, §6.3)`);
+}
+
+export const globals: Scenario[] = [
+  {
+    id: 'globals.cow-shared-slot',
+    title: 'COW-shared page reclaimed by one mapper: a swap slot is taken and the page stays in SwapCached, unwritten; the last mapper writes it (§6.3, §6.1 row 10)',
+    needs: { feature: 'proc-reclaim', swap: true },
+    async run(ctx) {
+      const p = await ctx.spawn();
+      const m = await p.map('anon-private', PAGES);
+      await p.touch(m.id, 'write');
+      const c = await ctx.fork(p);
+      const kb = m.bytes / 1024;
+      const t0 = await ctx.globals();
+      await rangeReclaim(ctx, p, m);
+      const d1 = await ctx.globalsDelta(t0);
+      expectSwapFree(ctx, 'SwapFree after P', d1.meminfo.SwapFree, kb);
+      expectDelta(ctx, 'SwapCached (kB) after P', d1.meminfo.SwapCached, kb);
+      expectDelta(ctx, 'pswpout after P', d1.vmstat.pswpout, 0);
+      const t1 = await ctx.globals();
+      await rangeReclaim(ctx, c, m);
+      const d2 = await ctx.globalsDelta(t1);
+      expectSwapFree(ctx, 'SwapFree after C (no new slots)', d2.meminfo.SwapFree, 0);
+      expectDelta(ctx, 'SwapCached (kB) after C', d2.meminfo.SwapCached, -kb);
+      expectDelta(ctx, 'pswpout after C', d2.vmstat.pswpout, PAGES);
+    },
+  },
+  {
+    id: 'globals.zero-filled-zeromap',
+    title: 'zero-filled anon pages take swap slots but are not written: pswpout and zram data unchanged (§6.3, §5.2)',
+    needs: { feature: 'proc-reclaim', swap: true },
+    async run(ctx) {
+      const p = await ctx.spawn();
+      const m = await p.map('anon-private', PAGES);
+      await p.touch(m.id, 'zero');
+      const z0 = await zramData(ctx);
+      const t0 = await ctx.globals();
+      await rangeReclaim(ctx, p, m);
+      const d = await ctx.globalsDelta(t0);
+      expectSwapFree(ctx, 'SwapFree', d.meminfo.SwapFree, m.bytes / 1024);
+      expectDelta(ctx, 'pswpout', d.vmstat.pswpout, 0);
+      expectDelta(ctx, 'zram orig_data_size (bytes)', (await zramData(ctx)) - z0, 0);
+      const z1 = await zramData(ctx);
+      const n = await p.map('anon-private', PAGES);
+      await p.touch(n.id, 'write');
+      await rangeReclaim(ctx, p, n);
+      expectDelta(ctx, 'zram orig_data_size (bytes) for patterned pages', (await zramData(ctx)) - z1, n.bytes);
+    },
+  },
+  {
+    id: 'globals.dirty-file-immediate',
+    title: 'dirty MAP_SHARED pages: Dirty unchanged, nr_vmscan_immediate_reclaim up by one per page (§6.3, §6.1 row 4b)',
+    needs: { feature: 'proc-reclaim' },
+    async run(ctx) {
+      const p = await ctx.spawn();
+      const m = await p.map('file-shared', PAGES, { path: `${ctx.scratch}/dirty-${p.pid}.dat` });
+      await p.touch(m.id, 'write');
+      const t0 = await ctx.globals();
+      await rangeReclaim(ctx, p, m);
+      const d = await ctx.globalsDelta(t0);
+      expectDelta(ctx, 'Dirty (kB)', d.meminfo.Dirty, 0);
+      expectDelta(ctx, 'nr_vmscan_immediate_reclaim', d.vmstat.nr_vmscan_immediate_reclaim, PAGES);
+    },
+  },
+];
