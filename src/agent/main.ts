@@ -29,6 +29,15 @@ const subjects = new Map<number, Subject>();
 let zygoteProcess: Promise<Subject> | undefined;
 const zygote = () => (zygoteProcess ??= Subject.spawn(SUBJECT));
 const zygoteChildren = new Set<number>();
+let spare: Promise<Subject> | undefined;
+
+async function forkFromZygote(): Promise<Subject> {
+  const z = await zygote();
+  await z.send('reapall');
+  const s = await z.fork();
+  zygoteChildren.add(s.pid);
+  return s;
+}
 const workers = new Map<string, { child: ChildProcess; channel: JsonLineChannel; seq: number }>();
 
 function subject(pid: unknown): Subject {
@@ -165,10 +174,10 @@ const ops: Record<string, Op> = {
   spawn: async (r) => {
     let s: Subject;
     if (r.uid === undefined) {
-      const z = await zygote();
-      await z.send('reapall');
-      s = await z.fork();
-      zygoteChildren.add(s.pid);
+      s = await (spare ?? forkFromZygote());
+      // The next one forks while the host works on this reply.
+      spare = forkFromZygote();
+      spare.catch(() => (spare = undefined));
     } else s = await Subject.spawn(SUBJECT, { uid: Number(r.uid), gid: Number(r.gid ?? r.uid) });
     subjects.set(s.pid, s);
     if (r.cpus) shim().schedSetaffinity(s.pid, r.cpus as number[]);
