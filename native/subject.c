@@ -21,6 +21,7 @@
 //   verify [ID]
 //   open PATH rdonly|wronly   an fd to PATH, kept across setuid
 //   write FD HEX    one write(2) of the bytes HEX spells: the count or the errno
+//   write FD fault  one write(2) of 4 bytes from an unmapped address (EFAULT paths)
 //   close FD
 //   setuid UID      drop to UID (real, effective and saved; gid the same)
 //   info
@@ -659,8 +660,19 @@ static int cmd_write(char **tok, int ntok)
 	unsigned long fd;
 	size_t n = 0;
 	const char *hex = ntok > 2 ? tok[2] : "";
-	if (ntok < 2 || parse_ulong(tok[1], &fd) || strlen(hex) % 2 || strlen(hex) / 2 > sizeof(buf))
-		return usage("write FD HEX");
+	if (ntok < 2 || parse_ulong(tok[1], &fd))
+		return usage("write FD HEX|fault");
+	if (!strcmp(hex, "fault")) {
+		/* Page 0 is never mapped: the kernel's copy from user space faults. */
+		const void *volatile unmapped = (const void *)16;
+		ssize_t ret = write((int)fd, unmapped, 4);
+		if (ret < 0)
+			return fail(errno, "write");
+		put("{\"ok\":true,\"ret\":%zd}", ret);
+		return 0;
+	}
+	if (strlen(hex) % 2 || strlen(hex) / 2 > sizeof(buf))
+		return usage("write FD HEX|fault");
 	for (; hex[2 * n]; n++) {
 		int hi = hexval(hex[2 * n]), lo = hexval(hex[2 * n + 1]);
 		if (hi < 0 || lo < 0)

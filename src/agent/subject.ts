@@ -181,9 +181,12 @@ export class SubjectClient {
     return (await this.cmd(`open ${path} ${mode}`)).fd as number;
   }
 
-  /** One write(2) of data to fd: the kernel's count; a refusal throws SubjectError with the errno. */
-  async write(fd: number, data: Buffer): Promise<number> {
-    return (await this.cmd(`write ${fd} ${data.toString('hex')}`)).ret as number;
+  /**
+   * One write(2) of data to fd: the kernel's count; a refusal throws
+   * SubjectError with the errno. 'fault' writes from an unmapped address.
+   */
+  async write(fd: number, data: Buffer | 'fault'): Promise<number> {
+    return (await this.cmd(`write ${fd} ${data === 'fault' ? 'fault' : data.toString('hex')}`)).ret as number;
   }
 
   async closeFd(fd: number): Promise<void> {

@@ -39,6 +39,9 @@ const traces: Scenario[] = [
   traceScenario('mrelease.einval.flags', 'process_mrelease with flags 1 is EINVAL (§2.5)', { feature: 'process-mrelease' }, [...base(), { op: 'mrelease', p: 'P', flags: 1 }]),
   traceScenario('mrelease.einval.live', 'process_mrelease on a live process is EINVAL (§2.5, C.1 11)', { feature: 'process-mrelease' }, [...base(), { op: 'mrelease', p: 'P' }, { op: 'verify', p: 'P' }]),
   traceScenario('mrelease.twice', 'process_mrelease twice after SIGKILL: 0 or ESRCH both times (§2.5, §7.4)', { feature: 'process-mrelease' }, [...base(), { op: 'kill', p: 'P' }, { op: 'mrelease', p: 'P' }, { op: 'mrelease', p: 'P' }, { op: 'reap', p: 'P' }]),
+  traceScenario('madvise.dontneed.after-mrelease', 'MADV_DONTNEED with the range flag after process_mrelease reaped the target: 0 (MMF_OOM_SKIP) or ESRCH (§6.2 PM-DN)', { feature: 'pmadv-range' }, [
+    ...base(), { op: 'kill', p: 'P' }, { op: 'mrelease', p: 'P' }, pm('dontneed', null, 1), { op: 'reap', p: 'P' },
+  ]),
   traceScenario('mrelease.esrch.reaped', 'process_mrelease on a reaped process is ESRCH (§2.5)', { feature: 'process-mrelease' }, [...base(), { op: 'kill', p: 'P' }, { op: 'reap', p: 'P' }, { op: 'mrelease', p: 'P' }]),
   traceScenario('reclaim.range.partial-thp', "'ADDR SIZE' over half a THP splits it and reclaims only the covered pages (§6.1 row 8b)", { feature: 'proc-reclaim', thp: true, swap: true }, [
     { op: 'spawn', p: 'P' }, { op: 'map', p: 'P', m: 'm', kind: 'anon-private', pages: 512, thp: true }, { op: 'touch', p: 'P', span: { m: 'm' }, how: 'write' },
@@ -203,6 +206,32 @@ const custom: Scenario[] = [
       await refused(ctx, `open ${dir}/${t.pid}/reclaim by uid 65534`, code, () => w.open(`${dir}/${t.pid}/reclaim`, 'wronly'));
     },
   })),
+  {
+    id: 'reclaim.efault',
+    title: 'a write from an unmapped user buffer is EFAULT (§6.2)',
+    needs: { feature: 'proc-reclaim' },
+    async run(ctx) {
+      const t = await ctx.spawn();
+      const w = await ctx.spawn();
+      const fd = await w.open(`/proc/${t.pid}/reclaim`, 'wronly');
+      await refused(ctx, 'write(fd, unmapped buffer, 4)', 'EFAULT', () => w.write(fd, 'fault'));
+    },
+  },
+  {
+    id: 'madvise.esrch.zombie',
+    title: 'a zombie has no mm: process_madvise and process_mrelease are ESRCH (§6.2, C.1 10f, 11)',
+    needs: {},
+    async run(ctx) {
+      const p = await ctx.spawn();
+      const c = await ctx.fork(p);
+      const fd = await ctx.pidfd(c.pid);
+      await c.exit(0).catch(() => undefined);
+      for (let i = 0; i < 100 && !(await ctx.read(`/proc/${c.pid}/stat`)).includes(') Z '); i++) await new Promise((r) => setTimeout(r, 5));
+      ctx.expectOutcome(await ctx.processMadvise(fd, null, ABI.MADV_COLD, 0), 'ESRCH', 'process_madvise(MADV_COLD) on a zombie');
+      if (ctx.features.interfaces.processMrelease) ctx.expectOutcome(await ctx.processMrelease(fd), 'ESRCH', 'process_mrelease on a zombie');
+      await p.wait(c.pid);
+    },
+  },
   {
     id: 'madvise.ebadf',
     title: 'process_madvise and process_mrelease on fd -1 are EBADF (C.1 10b, 11)',
