@@ -112,7 +112,8 @@ export function startQemu(o: BootOptions): Vm {
   child.all!.on('data', (d: string) => {
     text += d;
     log.write(d);
-    if (!crash && (crash = findCrash(text))) {
+    // Complete lines only: an excerpt cut mid-line would lose the panic reason.
+    if (!crash && (crash = findCrash(text.slice(0, text.lastIndexOf('\n') + 1)))) {
       for (const fn of crashListeners) fn(crash);
       setTimeout(kill, 1000); // let the trace finish printing
     }
