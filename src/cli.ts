@@ -6,6 +6,8 @@ import { crossBuild } from './host/crossbuild.js';
 import { hostDemo } from './host/demo.js';
 import { buildKernel, type Profile } from './host/kernel.js';
 import { formats, parseSize, run, shell, type Format } from './host/run.js';
+import { runMutants } from './host/mutants.js';
+import { fuzz } from './fuzz/run.js';
 
 const USAGE = `usage: reclaim-harness <command> [options]
 
@@ -17,6 +19,12 @@ commands:
       --mem MiB (1024)  --smp N (2)  --swap SIZE|none (256M)  --timeout SECONDS (60, per step)
       --format human|json|ktap|junit   what to print on stdout at the end (human)
       --output DIR (out/run)   results.json, results.ktap, results.junit.xml, results.txt
+  mutants [--only REGEX] [run's options]
+                      build each known-bug kernel in qemu/mutants/, run the suite on it, print
+                      the kill table; exit 1 if any mutant survives (--timeout default 20)
+  fuzz [--seed S] [--runs N] [--parser-runs N] [--mutant PATCH] [run's kernel options]
+                      random operation sequences in lockstep with the model; the first mismatch
+                      is shrunk and written as sequence.json and a C reproducer (repro.c)
   shell [options]     boot the same guest with a shell on this terminal (run's kernel options)
   demo                exercise the syscall shim on this machine's kernel
   doctor [--fix]      check (and with --fix install) the Debian packages the project needs
@@ -41,10 +49,15 @@ async function main(argv: string[]): Promise<number> {
       profile: { type: 'string', default: 'default' },
       kernel: { type: 'string' },
       filter: { type: 'string' },
+      only: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      runs: { type: 'string', default: '100' },
+      'parser-runs': { type: 'string', default: '200' },
+      mutant: { type: 'string' },
       mem: { type: 'string', default: '1024' },
       smp: { type: 'string', default: '2' },
       swap: { type: 'string', default: '256M' },
-      timeout: { type: 'string', default: '60' },
+      timeout: { type: 'string' },
       format: { type: 'string', default: 'human' },
       output: { type: 'string', default: 'out/run' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -55,28 +68,31 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command || values.help ? 0 : 2;
   }
+  const mem = parseSize(values.mem!);
+  /** The options run, mutants, fuzz and shell share: kernel and guest. */
+  const guest = (defaultTimeout: number, defaultOutput: string) => ({
+    kernel: values.kernel,
+    kernelSrc: values['kernel-src'],
+    patches: values.patches,
+    memMiB: mem === 'none' ? 1024 : mem,
+    smp: Number(values.smp),
+    swap: parseSize(values.swap!),
+    timeoutMs: Number(values.timeout ?? defaultTimeout) * 1000,
+    output: values.output === 'out/run' ? defaultOutput : values.output!,
+  });
   switch (command) {
     case 'run': {
       const format = values.format as Format;
       if (!formats.includes(format)) throw new Error(`--format must be one of ${formats.join(', ')}, not '${values.format}'`);
-      const mem = parseSize(values.mem!);
-      return run({
-        kernel: values.kernel,
-        kernelSrc: values['kernel-src'],
-        patches: values.patches,
-        filter: values.filter,
-        memMiB: mem === 'none' ? 1024 : mem,
-        smp: Number(values.smp),
-        swap: parseSize(values.swap!),
-        timeoutMs: Number(values.timeout) * 1000,
-        format,
-        output: values.output!,
-      });
+      return run({ ...guest(60, 'out/run'), filter: values.filter, format });
     }
-    case 'shell': {
-      const mem = parseSize(values.mem!);
-      return shell({ kernel: values.kernel, kernelSrc: values['kernel-src'], patches: values.patches, memMiB: mem === 'none' ? 1024 : mem, smp: Number(values.smp), swap: parseSize(values.swap!) });
-    }
+    case 'mutants':
+      if (values.kernel) throw new Error('mutants builds its own kernels: --kernel does not apply');
+      return runMutants({ ...guest(20, 'out/mutants'), only: values.only, filter: values.filter });
+    case 'fuzz':
+      return fuzz({ ...guest(20, 'out/fuzz'), seed: Number(values.seed), runs: Number(values.runs), parserRuns: Number(values['parser-runs']), extraPatches: values.mutant ? [values.mutant] : undefined });
+    case 'shell':
+      return shell(guest(60, 'out/run'));
     case 'demo':
       return (await hostDemo()) ? 0 : 1;
     case 'doctor': {

@@ -6,8 +6,8 @@
 // Request {"id":N,"op":"…",…}; reply {"id":N,"ok":true,"result":…} or
 // {"id":N,"ok":false,"error":{"code","errno","syscall","message"}}. Numbers that
 // can exceed 2^53 (addresses, lengths, pagemap entries) travel as strings.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as fsc, createReadStream, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, closeSync, constants as fsc, createReadStream, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { once } from 'node:events';
 import { cpus, release, version } from 'node:os';
 import type { Readable } from 'node:stream';
@@ -214,6 +214,19 @@ const ops: Record<string, Op> = {
     }
     subjects.delete(pid);
     return {};
+  },
+  /** A file from the host (e.g. a reproducer binary). */
+  put: (r) => {
+    writeFileSync(String(r.path), Buffer.from(String(r.base64), 'base64'));
+    chmodSync(String(r.path), Number(r.mode ?? 0o644));
+    return {};
+  },
+  /** Runs a program to completion: its exit status and output. */
+  exec: (r) => {
+    const [cmd, ...args] = r.argv as string[];
+    const p = spawnSync(cmd!, args, { encoding: 'latin1', timeout: Number(r.timeoutMs ?? 30_000) });
+    if (p.error) throw p.error;
+    return { status: p.status, signal: p.signal, stdout: p.stdout, stderr: p.stderr };
   },
   /** mount -t TYPE -o OPTIONS SOURCE TARGET (e.g. a second procfs with hidepid=). */
   mount: (r) => {

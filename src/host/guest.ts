@@ -143,7 +143,10 @@ export class Guest {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new GuestError(op, 'ETIMEDOUT', 0, `no reply in ${timeoutMs} ms`));
+        // The agent is stuck (e.g. in a syscall that never returns): nothing after this can run.
+        const e = new GuestError(op, 'ETIMEDOUT', 0, `no reply in ${timeoutMs} ms`);
+        this.lost ??= e;
+        reject(e);
       }, timeoutMs);
       this.pending.set(id, { op, resolve: resolve as (v: unknown) => void, reject, timer });
       this.log('>', line);
@@ -171,7 +174,7 @@ export class Guest {
   /** Powers the guest off (or kills QEMU) and removes the temporary files. */
   async stop(): Promise<BootResult> {
     if (!this.lost) await this.request('poweroff', {}, 5000).catch(() => undefined);
-    const timer = setTimeout(() => this.vm.kill(), 10_000);
+    const timer = setTimeout(() => this.vm.kill(), this.lost ? 0 : 10_000);
     const r = await this.vm.done;
     clearTimeout(timer);
     this.sock.destroy();

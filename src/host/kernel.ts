@@ -22,6 +22,8 @@ export interface KernelOptions {
   kernelSrc?: string;
   /** A directory of *.patch files, or 'none'; default: qemu/patches/linux-6.12. */
   patches?: string;
+  /** Patches applied after the series, e.g. a mutant; they share the series' tree and build dir. */
+  extraPatches?: string[];
   profile?: Profile;
 }
 
@@ -94,11 +96,14 @@ async function userSource(path: string): Promise<Source> {
 
 // ---- series ----
 
-export function readSeries(patches: string): Series {
-  if (patches === 'none') return { name: 'none', patches: [], hash: 'none', files: [] };
-  const dir = realpathSync(patches);
-  const list = readdirSync(dir).filter((f) => f.endsWith('.patch')).sort().map((f) => join(dir, f));
-  if (!list.length) throw new Error(`--patches ${patches}: no *.patch files`);
+/** The series with more patches after it (same name, so the same tree and build dir). */
+export function withExtra(series: Series, extra: readonly string[]): Series {
+  if (!extra.length) return series;
+  const more = readSeriesFiles(extra.map((p) => realpathSync(p)));
+  return { name: series.name, patches: [...series.patches, ...more.patches], hash: hashOf([series.hash, more.hash]), files: [...new Set([...series.files, ...more.files])].sort() };
+}
+
+function readSeriesFiles(list: string[]): Omit<Series, 'name'> {
   const files = new Set<string>();
   const contents = list.map((p) => readFileSync(p, 'utf8'));
   for (const text of contents) {
@@ -107,7 +112,15 @@ export function readSeries(patches: string): Series {
       files.add(m[2]!);
     }
   }
-  return { name: dir, patches: list, hash: hashOf(contents), files: [...files].sort() };
+  return { patches: list, hash: hashOf(contents), files: [...files].sort() };
+}
+
+export function readSeries(patches: string): Series {
+  if (patches === 'none') return { name: 'none', patches: [], hash: 'none', files: [] };
+  const dir = realpathSync(patches);
+  const list = readdirSync(dir).filter((f) => f.endsWith('.patch')).sort().map((f) => join(dir, f));
+  if (!list.length) throw new Error(`--patches ${patches}: no *.patch files`);
+  return { name: dir, ...readSeriesFiles(list) };
 }
 
 /**
@@ -247,7 +260,7 @@ export async function buildKernel(o: KernelOptions = {}): Promise<KernelBuild> {
   const t0 = Date.now();
   const profile = o.profile ?? 'default';
   const src = o.kernelSrc ? await userSource(o.kernelSrc) : await debianSource();
-  const series = readSeries(o.patches ?? defaultPatches);
+  const series = withExtra(readSeries(o.patches ?? defaultPatches), o.extraPatches ?? []);
   const fragments = fragmentsFor(series, profile);
   const toolchain = (await execa(`${CROSS}gcc`, ['--version'], { reject: false })).stdout.split('\n')[0];
   if (!toolchain) throw new Error(`${CROSS}gcc not found: run 'reclaim-harness doctor --fix'`);

@@ -24,6 +24,10 @@ export interface RunOptions {
   kernel?: string;
   kernelSrc?: string;
   patches?: string;
+  /** patches after the series (a mutant) */
+  extraPatches?: string[];
+  /** no per-result lines and no report on stdout (the files are still written) */
+  quiet?: boolean;
   filter?: string;
   memMiB: number;
   smp: number;
@@ -42,10 +46,10 @@ export function parseSize(s: string): number | 'none' {
 }
 
 /** The kernel (given, or built and cached) and the guest image. */
-export async function prepare(o: Pick<RunOptions, 'kernel' | 'kernelSrc' | 'patches'>) {
+export async function prepare(o: Pick<RunOptions, 'kernel' | 'kernelSrc' | 'patches' | 'extraPatches'>) {
   let kernel: Partial<KernelBuild> & { image: string };
   if (o.kernel) kernel = { image: resolve(o.kernel) };
-  else kernel = await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches });
+  else kernel = await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches, extraPatches: o.extraPatches });
   progress('run', `kernel ${kernel.image}${kernel.cached ? ' (cached)' : ''}`);
   const image = await buildImage({ agentBundle: await bundleAgent() });
   progress('run', `guest image ${image.initrd} (${(image.bytes / 1048576).toFixed(1)} MiB${image.cached ? ', cached' : ''})`);
@@ -115,7 +119,7 @@ export async function run(o: RunOptions): Promise<number> {
       scenarios,
       (r) => {
         results.push(r);
-        if (o.format === 'human') process.stderr.write(resultLine(r) + '\n');
+        if (o.format === 'human' && !o.quiet) process.stderr.write(resultLine(r) + '\n');
         save();
       },
       built,
@@ -139,7 +143,7 @@ export async function run(o: RunOptions): Promise<number> {
   writeFileSync(join(outDir, 'results.ktap'), text.ktap);
   writeFileSync(join(outDir, 'results.junit.xml'), text.junit);
   writeFileSync(join(outDir, 'results.txt'), text.human + '\n');
-  console.log(text[o.format].replace(/\n$/, ''));
+  if (!o.quiet) console.log(text[o.format].replace(/\n$/, ''));
   const s = report.summary;
   return s.fail || s.error ? 1 : 0;
 }

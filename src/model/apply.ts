@@ -91,12 +91,39 @@ function fault(s: State, v: Vma, i: number, write: boolean, zero = false): void 
     }
     o.cached = true;
     o.swapped = false;
-    if (write && v.kind === 'file-shared') o.dirty = true;
-    if (v.kind === 'hugetlb') v.anonVma = true; // a private hugetlb fault: fork copies its PTEs
+    if (write && v.kind !== 'file-private') o.dirty = true;
     v.ptes[i] = { t: 'obj', why: why('§6.1', `${write ? 'write' : 'read'} fault maps the ${s.objs[v.obj]!.backing} page`) };
+    if (v.kind === 'hugetlb') {
+      // One fault maps the whole huge page (2 MiB: 512 pages, the subject aligns it); fork copies its PTEs.
+      v.anonVma = true;
+      const first = i - (i % 512);
+      for (let j = first; j < Math.min(v.pages, first + 512); j++) if (v.ptes[j]!.t === 'none') v.ptes[j] = { t: 'obj', why: why('§6.1 row 7', 'one fault maps the whole huge page') };
+    }
+    if (!write && v.kind !== 'hugetlb') faultAround(s, v, i);
     return;
   }
   privateAnon(s, v, i, write, zero);
+}
+
+/**
+ * A read fault on a page-cache or shmem page also maps the neighbours in a
+ * 16-page window that are in the cache by then (mm/memory.c do_fault_around:
+ * from the 64 KiB-aligned start, or the VMA's start if later, 16 pages on,
+ * within the VMA and the page table); read-ahead may or may not have
+ * finished, so each empty neighbour is 'around' until observed.
+ */
+function faultAround(s: State, v: Vma, i: number): void {
+  const page = BigInt(s.kernel.pageSize);
+  const base = Number(v.start / page);
+  const abs = base + i;
+  const fromAbs = Math.max(abs - (abs % 16), base, abs - (abs % 512));
+  const from = fromAbs - base;
+  const to = Math.min(fromAbs + 16, abs - (abs % 512) + 512, base + v.pages) - base;
+  for (let j = from; j < to; j++) {
+    const o = s.objs[v.obj!]!.pages[j]!;
+    const possible = v.kind === 'file-private' || v.kind === 'file-shared' || (o.cached && !o.swapped);
+    if (j !== i && v.ptes[j]!.t === 'none' && possible) v.ptes[j] = { t: 'around', why: why('§6.1, mm/memory.c do_fault_around', 'a neighbouring read fault may have mapped it (fault-around)') };
+  }
 }
 
 function privateAnon(s: State, v: Vma, i: number, write: boolean, zero = false): void {
@@ -148,6 +175,10 @@ function reclaimPage(s: State, p: Proc, v: Vma, i: number, engine: Engine): void
       v.ptes[i] = { ...t, why: why('§6.1 row 10 (PO)', 'PAGEOUT skips a folio mapped more than once') };
       return;
     }
+    if (present.some((r) => r.v.locked)) {
+      v.ptes[i] = { ...t, why: why('§6.1 row 6', 'the page is mlocked through another mapping of it: unevictable') };
+      return;
+    }
     if (f.lazy) {
       if (f.redirtied) {
         f.lazy = f.redirtied = false;
@@ -175,10 +206,17 @@ function reclaimPage(s: State, p: Proc, v: Vma, i: number, engine: Engine): void
     v.ptes[i] = { ...t, why: why('§6.1 row 11 (PO)', 'PAGEOUT skips a page mapped by another process') };
     return;
   }
+  if (mappers.some((m) => m.v.locked)) {
+    v.ptes[i] = { ...t, why: why('§6.1 row 6', 'the page is mlocked through another mapping of it: unevictable') };
+    return;
+  }
   const last = mappers.length === 1;
   let note: Why;
   if (!last) note = why('§6.1 row 11, A1 shared pages', `${col}: only this process's PTE is removed; the page stays for the other mapper`);
-  else if (o.backing === 'shmem') {
+  else if (o.backing === 'shmem' && !pg.dirty) {
+    pg.cached = false;
+    note = why('§6.1 row 5', `${col}: a shmem page never written is clean: dropped, not swapped`);
+  } else if (o.backing === 'shmem') {
     if (s.swap) {
       pg.swapped = true;
       pg.cached = false;
@@ -245,8 +283,10 @@ function reclaimStep(s: State, st: Extract<Step, { op: 'reclaim' }>): Expect {
 
 /** madvise(2) semantics on pages [a, b) of one VMA by the engine of `advice` (§5.1). */
 function adviseVma(s: State, p: Proc, v: Vma, a: number, b: number, advice: Advice, caller: 'self' | 'process_madvise'): Ret | undefined {
+  // A range that is all hole meets no VMA: only the unmapped error (do_madvise).
+  if (v.ptes.slice(a, b).every((t) => t.t === 'hole')) return err('ENOMEM');
   if ((advice === 'cold' || advice === 'pageout') && (v.locked || v.kind === 'hugetlb')) return err('EINVAL');
-  if (advice === 'dontneed' && v.locked) return err('EINVAL'); // hugetlb is allowed (madvise_dontneed_free_valid_vma)
+  if ((advice === 'dontneed' || advice === 'free') && v.locked) return err('EINVAL'); // hugetlb is allowed for DONTNEED (madvise_dontneed_free_valid_vma)
   if (advice === 'free' && v.kind !== 'anon-private') return err('EINVAL');
   let hole = false;
   for (let i = a; i < b; i++) {
@@ -371,7 +411,11 @@ export function apply(s0: State, st: Step, reply: Reply = {}): Applied {
     case 'touch': {
       const v = vma(s, st.p, st.span.m);
       const [a, b] = spanPages(v, st.span);
-      for (let i = a; i < b; i++) fault(s, v, i, st.how !== 'read', st.how === 'zero');
+      // 'write' reads each page first (the subject checks what is there), then writes it.
+      for (let i = a; i < b; i++) {
+        if (st.how === 'write') fault(s, v, i, false);
+        fault(s, v, i, st.how !== 'read', st.how === 'zero');
+      }
       if (st.how !== 'read' && v.thp === 'pmd' && (a > 0 || b < v.pages)) v.thp = 'unknown';
       return fine(`${st.how} access`);
     }

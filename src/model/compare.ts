@@ -69,7 +69,7 @@ function explain(pred: PagePred, obs: PageObs, vp: VmaPred, others: string[]): s
 }
 
 function pageOk(pred: PagePred, o: PageObs): boolean {
-  if (pred.state === 'any') return true;
+  if (pred.state === 'any' || (pred.orNone && stateOf(o) === 'none')) return true;
   if (pred.state !== stateOf(o)) return false;
   if (pred.state === 'none') return true;
   if (pred.file !== undefined && pred.file !== o.file) return false;
@@ -114,6 +114,11 @@ export function compare(state: State, preds: VmaPred[], obs: Observation, step: 
         return;
       }
       seen.push(`${pred.why.rule}: ${stateOf(o)}`);
+      if (pred.orNone) {
+        // Fault-around decided: the page is mapped or it is not.
+        const v = next.procs.find((p) => p.label === vp.proc.label)!.vmas.find((x) => x.label === vp.vma.label)!;
+        v.ptes[i] = o.present ? { t: 'obj', why: pred.why } : { t: 'none', why: pred.why };
+      }
       // Relations: one key, one PFN / swap offset; two keys, two.
       const id = o.present ? o.pfn : o.swapped ? o.swapOffset : undefined;
       if (!pred.key || id === undefined || id === 0n || pred.state === 'any') return;

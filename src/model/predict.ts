@@ -1,7 +1,7 @@
 // What the model allows the kernel to show for every page and VMA of every
 // live process. Sets of allowed outcomes: a value outside is a FAIL.
 // Spec: §5.5 (pagemap bits), §5.6 (kpagecount), §5.7 (smaps), §6.1.
-import { objMappers, type Proc, type Pte, type State, type Vma, type Why } from './state.js';
+import { objMappers, objMaybeMapped, type Proc, type Pte, type State, type Vma, type Why } from './state.js';
 
 type Ref = { p: Proc; pte: Pte };
 
@@ -18,6 +18,8 @@ function folioIndex(s: State): Map<number, Ref[]> {
 export interface PagePred {
   /** pagemap: present (bit 63), swapped (62), none (0), or anything */
   state: 'present' | 'swapped' | 'none' | 'any';
+  /** present, or else none (fault-around may not have mapped it) */
+  orNone?: boolean;
   /** bit 61: file page or shared anon */
   file?: boolean;
   /** bit 56: mapped exactly once */
@@ -73,9 +75,11 @@ function pagePred(s: State, v: Vma, i: number, folios: Map<number, Ref[]>): Page
       const thp = v.thp !== null;
       return { state: 'present', file: false, exclusive: settling || thp ? 'any' : present === 1, key: `folio ${t.folio}`, mapcount: settling || thp ? 'any' : present, why: w };
     }
+    case 'around':
+      return { state: 'present', orNone: true, file: true, exclusive: 'any', key: `${v.obj} page ${i}`, mapcount: 'any', why: w };
     case 'obj': {
       const mappers = objMappers(s, v.obj!, i);
-      const settling = mappers.some((r) => r.p.state !== 'live');
+      const settling = mappers.some((r) => r.p.state !== 'live') || objMaybeMapped(s, v.obj!, i);
       const huge = v.kind === 'hugetlb';
       return {
         state: 'present',
@@ -95,10 +99,11 @@ function counters(s: State, v: Vma, folios: Map<number, Ref[]>): VmaCounters {
   const n = (pred: (i: number) => boolean) => v.ptes.filter((_t, i) => pred(i)).length * kb;
   const anon = n((i) => v.ptes[i]!.t === 'anon');
   const obj = n((i) => v.ptes[i]!.t === 'obj');
+  const around = n((i) => v.ptes[i]!.t === 'around');
   const shmem = v.kind === 'anon-shared' || v.kind === 'memfd';
   const swap = shmem ? n((i) => s.objs[v.obj!]!.pages[i]!.swapped) : n((i) => v.ptes[i]!.t === 'swap');
   const c: VmaCounters = { Swap: [swap] };
-  if (v.kind !== 'hugetlb') Object.assign(c, { Rss: [anon + obj], Anonymous: [anon] });
+  if (v.kind !== 'hugetlb') Object.assign(c, { Rss: Array.from({ length: around / kb + 1 }, (_x, k) => anon + obj + k * kb), Anonymous: [anon] });
   // SwapPss: each swap entry's share of its slot (§5.7; §6.1 row 10 "SwapPss = 2K each").
   const swaps = v.ptes.flatMap((t) => (t.t === 'swap' ? [folios.get(t.folio) ?? []] : []));
   if (!shmem && swaps.every((refs) => refs.every((r) => r.p.state === 'live'))) {

@@ -21,6 +21,8 @@ export type Pte =
   | { t: 'swap'; folio: number; why?: Why }
   /** present page of the VMA's object (page cache, shmem, hugetlb) */
   | { t: 'obj'; why?: Why }
+  /** a neighbour of a read fault that fault-around may or may not have mapped; the next observation decides */
+  | { t: 'around'; why?: Why }
   /** unmapped by the subject: a hole */
   | { t: 'hole' };
 
@@ -171,6 +173,11 @@ export function folioRefs(s: State, f: number): Array<{ p: Proc; v: Vma; i: numb
     for (const v of p.vmas) v.ptes.forEach((pte, i) => (pte.t === 'anon' || pte.t === 'swap') && pte.folio === f && out.push({ p, v, i, pte }));
   }
   return out;
+}
+
+/** Whether some process may have page `idx` of `obj` mapped by fault-around (not known until observed). */
+export function objMaybeMapped(s: State, obj: string, idx: number): boolean {
+  return s.procs.some((p) => p.state !== 'gone' && p.vmas.some((v) => v.obj === obj && v.ptes[idx]?.t === 'around'));
 }
 
 /** Present PTEs mapping page `idx` of object `obj`. */

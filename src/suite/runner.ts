@@ -43,7 +43,7 @@ export function skipReason(needs: Needs, f: Features): string | undefined {
  * Guest settings of Part C: the flusher off (dirty pages stay dirty, §6.1 row
  * 4b) and a few reserved huge pages for the hugetlb rows.
  */
-async function prepareGuest(guest: Guest, f: Features): Promise<void> {
+export async function prepareGuest(guest: Guest, f: Features): Promise<void> {
   const set = (path: string, text: string) => guest.request('write', { path, text }).catch(() => undefined);
   await set('/proc/sys/vm/dirty_writeback_centisecs', '0');
   if (f.hugepages.sizeKb && !f.hugepages.total) {
