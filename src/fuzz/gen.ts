@@ -10,7 +10,7 @@ const KINDS: Kind[] = ['anon-private', 'anon-shared', 'file-private', 'file-shar
 export const MALFORMED = ['ALL', '', 'file anon', 'anon\0x', '4096', '4096\t8192', '0x1001 4096', 'x', ' ', '\n', '-1 4096', '16E 4096', '0xfffffffffffff000 8192'];
 
 export type Raw =
-  | { t: 'map'; proc: number; kind: number; pages: number; locked: boolean; thp: boolean }
+  | { t: 'map'; proc: number; kind: number; pages: number; locked: boolean; thp: boolean; fill?: 'read' | 'write' }
   | { t: 'touch'; proc: number; map: number; how: 'read' | 'write' | 'zero'; a: number; b: number }
   | { t: 'madvise'; proc: number; map: number; advice: Advice; a: number; b: number }
   | { t: 'lock'; proc: number; map: number; on: boolean }
@@ -37,7 +37,7 @@ export const rawOp: fc.Arbitrary<Raw> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('unmap1' as const), proc, map: small, at: small }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('fork' as const) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('spawnQ' as const) }) },
-  { weight: 5, arbitrary: fc.record({ t: fc.constant('reclaim' as const), proc, mode: fc.nat({ max: 3 }), map: small, a: small, b: small, extra: fc.oneof(fc.constant(0), fc.nat({ max: 4095 })) }) },
+  { weight: 5, arbitrary: fc.record({ t: fc.constant('reclaim' as const), proc, mode: fc.nat({ max: 5 }), map: small, a: small, b: small, extra: fc.oneof(fc.constant(0), fc.nat({ max: 4095 })) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('bad' as const), proc, text: fc.nat({ max: MALFORMED.length - 1 }) }) },
   {
     weight: 4,
@@ -54,8 +54,11 @@ export const rawOp: fc.Arbitrary<Raw> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('shrinkmem' as const), mb: fc.integer({ min: 0, max: 2 }) }) },
 );
 
-/** A sequence: a few operations, always starting from one process. */
-export const sequence = fc.array(rawOp, { minLength: 1, maxLength: 14 });
+/** A mapping of P filled at once: most sequences start with resident pages to reclaim. */
+const filledMap: fc.Arbitrary<Raw> = fc.record({ t: fc.constant('map' as const), proc: fc.constant(0), kind: fc.nat({ max: KINDS.length - 1 }), pages: fc.integer({ min: 1, max: 16 }), locked: fc.constant(false), thp: fc.constant(false), fill: fc.constantFrom('write' as const, 'write' as const, 'read' as const) });
+
+/** A sequence: one to three filled mappings of P, then random operations. */
+export const sequence = fc.tuple(fc.array(filledMap, { minLength: 1, maxLength: 3 }), fc.array(rawOp, { maxLength: 12 })).map(([a, b]) => [...a, ...b]);
 
 export interface RealizeOptions {
   hugetlb: boolean;
@@ -89,6 +92,7 @@ export function realize(raw: readonly Raw[], o: RealizeOptions): Step[] {
         const m = `m${seq++}`;
         steps.push({ op: 'map', p: p!, m, kind, pages, ...(r.locked ? { locked: true } : {}) });
         mine.push({ m, kind, pages, holes: new Set() });
+        if (r.fill) steps.push({ op: 'touch', p: p!, span: { m, first: 0, count: pages }, how: r.fill });
         break;
       }
       case 'touch': {
@@ -132,7 +136,7 @@ export function realize(raw: readonly Raw[], o: RealizeOptions): Step[] {
         break;
       case 'reclaim': {
         if (r.mode < 3) {
-          steps.push({ op: 'reclaim', target: p!, mode: (['file', 'anon', 'all'] as const)[r.mode]! });
+          steps.push({ op: 'reclaim', target: p!, mode: (['file', 'anon', 'all'] as const)[r.mode]! }); // 3..5: a range
           break;
         }
         const m = pick(mine, r.map);

@@ -100,7 +100,6 @@ int main(int argc, char **argv)
 ${body.join('\n')}
 	${checks.join('\n\t')}
 	printf("repro: no bug seen: every check held\\n");
-	finish();
 	return 0;
 }
 `;
@@ -391,8 +390,17 @@ static void UNUSED shrinkmem(const char *text)
 	write_file("/dev/shrinkmem", text, strlen(text));
 }
 
+/* Workers hold every pipe end: they go when the controller does, on every exit path. */
+static void finish(void)
+{
+	for (int p = 0; p < NPROC; p++)
+		if (pids[p] > 0)
+			kill(pids[p], SIGKILL);
+}
+
 static void setup(const char *d)
 {
+	atexit(finish);
 	cpu_set_t one;
 	CPU_ZERO(&one);
 	CPU_SET(0, &one);
@@ -434,10 +442,4 @@ static void UNUSED check_page(int p, int map, long page, unsigned long long want
 	}
 }
 
-static void finish(void)
-{
-	for (int p = 0; p < NPROC; p++)
-		if (pids[p] > 0)
-			kill(pids[p], SIGKILL);
-}
 `;

@@ -3,7 +3,8 @@
 // sequence (JSON) and a standalone C reproducer. A parser phase first writes
 // random bytes to /proc/PID/reclaim and /dev/shrinkmem and compares the errno
 // with the model's parsers; any Oops or WARN on the console ends the run.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { Guest } from '../host/guest.js';
@@ -39,6 +40,8 @@ export interface FuzzFailure {
 export interface FuzzReport {
   seed: number;
   runs: number;
+  /** the reproducer's exit status on this kernel (1: the bug shows) */
+  reproducer?: { path: string; binary: string; status: number | null; stdout: string };
   parser: { reclaim: number; shrinkmem: number; skipped: number; mismatches: string[] };
   failure?: FuzzFailure;
   seconds: number;
@@ -82,6 +85,20 @@ async function parserPhase(guest: Guest, ctx: Ctx, seed: number, n: number): Pro
   }
   await ctx.finish();
   return out;
+}
+
+/** repro.c -> a static arm64 binary next to it. */
+export async function compileReproducer(c: string): Promise<string> {
+  const out = c.replace(/\.c$/, '');
+  await execa('aarch64-linux-gnu-gcc', ['-static', '-O2', '-Wall', '-o', out, c]);
+  return out;
+}
+
+/** Copies a reproducer into the guest and runs it as root: its exit status and output. */
+export async function runReproducer(guest: Guest, binary: string): Promise<{ status: number | null; stdout: string }> {
+  await guest.request('put', { path: '/tmp/repro', base64: readFileSync(binary).toString('base64'), mode: 0o755 });
+  const r = await guest.request<{ status: number | null; stdout: string; stderr: string }>('exec', { argv: ['/tmp/repro'], timeoutMs: 60_000 }, 90_000);
+  return { status: r.status, stdout: r.stdout + r.stderr };
 }
 
 export async function fuzz(o: FuzzOptions): Promise<number> {
@@ -129,7 +146,13 @@ export async function fuzz(o: FuzzOptions): Promise<number> {
     if (last) {
       report.failure = last;
       writeFileSync(join(outDir, 'sequence.json'), JSON.stringify({ seed: o.seed, run: last.run, steps: last.steps, findings: last.findings, message: last.message }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
-      writeFileSync(join(outDir, 'repro.c'), reproducer(last.steps, last.findings, { pageSize: features.pageSize, title: last.message.split('\n')[0]! }));
+      const c = join(outDir, 'repro.c');
+      writeFileSync(c, reproducer(last.steps, last.findings, { pageSize: features.pageSize, title: last.message.split('\n')[0]! }));
+      const binary = await compileReproducer(c);
+      if (guest.alive) {
+        const r = await runReproducer(guest, binary).catch((e: Error) => ({ status: null, stdout: `did not finish: ${e.message}` }));
+        report.reproducer = { path: c, binary, ...r };
+      }
     }
   } finally {
     report.seconds = (Date.now() - t0) / 1000;
@@ -144,6 +167,8 @@ export async function fuzz(o: FuzzOptions): Promise<number> {
     f.steps.forEach((s, i) => console.log(`  ${i + 1}. ${JSON.stringify(s, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`));
     for (const x of f.findings.slice(0, 5)) console.log(`  ${x.step}: ${x.explain}\n    expected ${x.expected}; observed ${x.observed} [${x.rule}]`);
     console.log(`sequence: ${join(outDir, 'sequence.json')}\nreproducer: ${join(outDir, 'repro.c')} (aarch64-linux-gnu-gcc -static -o repro repro.c)`);
+    const r = report.reproducer;
+    if (r) console.log(`reproducer on this kernel: exit ${r.status} (${r.status === 1 ? 'the bug shows' : 'NOT reproduced'}): ${r.stdout.trim().split('\n')[0]}`);
   } else console.log(`sequences: ${report.runs} run (seed ${o.seed}), no mismatch`);
   console.log(`${report.seconds.toFixed(0)} s`);
   return report.failure || p.mismatches.length ? 1 : 0;

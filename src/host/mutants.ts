@@ -36,7 +36,8 @@ export function listMutants(dir = mutantDir, only?: string): Mutant[] {
     .sort()
     .map((f) => {
       const text = readFileSync(join(dir, f), 'utf8');
-      const subject = /^Subject: (?:\[PATCH[^\]]*\] )?(.*)$/m.exec(text)?.[1] ?? '(no subject)';
+      // The subject header may be folded over several lines.
+      const subject = (/^Subject: (?:\[PATCH[^\]]*\] )?(.*(?:\n [^\n]*)*)/m.exec(text)?.[1] ?? '(no subject)').replace(/\n /g, ' ');
       return { name: f.replace(/\.patch$/, ''), file: join(dir, f), description: subject.replace(/^mutant: /, '') };
     })
     .filter((m) => !re || re.test(m.name));
