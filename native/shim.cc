@@ -180,6 +180,21 @@ Napi::Value SchedSetaffinity(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// schedSetscheduler(pid, policy, priority): pid 0 is the calling thread;
+// policy may carry SCHED_RESET_ON_FORK.
+Napi::Value SchedSetscheduler(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  REQUIRED(3);
+  INT_ARG(0, 0, pid);
+  INT_ARG(1, 0, policy);
+  INT_ARG(2, 0, priority);
+  struct sched_param sp = {};
+  sp.sched_priority = (int)priority;
+  if (sched_setscheduler((pid_t)pid, (int)policy, &sp) < 0)
+    return ThrowErrno(env, "sched_setscheduler", errno);
+  return env.Undefined();
+}
+
 // schedGetaffinity(pid) -> cpus[]
 Napi::Value SchedGetaffinity(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -223,6 +238,9 @@ Napi::Object Constants(Napi::Env env) {
   C(MADV_PAGEOUT);
   C(MADV_POPULATE_READ);
   C(MADV_POPULATE_WRITE);
+  C(SCHED_OTHER);
+  C(SCHED_FIFO);
+  C(SCHED_RESET_ON_FORK);
   C(MADV_COLLAPSE);
   C(PMADV_FLAG_RANGE);
 #undef C
@@ -247,6 +265,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("processMrelease", Napi::Function::New(env, ProcessMrelease, "processMrelease"));
   exports.Set("schedSetaffinity", Napi::Function::New(env, SchedSetaffinity, "schedSetaffinity"));
   exports.Set("schedGetaffinity", Napi::Function::New(env, SchedGetaffinity, "schedGetaffinity"));
+  exports.Set("schedSetscheduler", Napi::Function::New(env, SchedSetscheduler, "schedSetscheduler"));
   exports.Set("pageSize", Napi::Number::New(env, (double)sysconf(_SC_PAGESIZE)));
   exports.Set("arch", Napi::String::New(env, Arch()));
   exports.Set("constants", Constants(env));

@@ -453,11 +453,18 @@ static int cmd_touch(char **tok, int ntok)
 			m->gen[i] = 0;
 			m->flags[i] = PG_OWN;
 		} else {
-			/* Never move a shared page's generation backwards. */
-			struct seen s = classify((const uint64_t *)w);
+			/*
+			 * Never move a shared page's generation backwards. A private
+			 * anon page never written holds nothing to look at: writing
+			 * without reading first lets a THP mapping fault in a real
+			 * huge page instead of the huge zero page.
+			 */
 			uint32_t g = m->gen[i];
-			if (s.what == SEEN_PATTERN && s.tag == m->tag && s.index == i && s.gen > g)
-				g = s.gen;
+			if (g || m->kind != ANON_PRIVATE) {
+				struct seen s = classify((const uint64_t *)w);
+				if (s.what == SEEN_PATTERN && s.tag == m->tag && s.index == i && s.gen > g)
+					g = s.gen;
+			}
 			m->gen[i] = g + 1;
 			fill_page((uint64_t *)w, m->tag, i, m->gen[i]);
 			m->flags[i] = is_private(m) ? PG_OWN : 0;

@@ -46,6 +46,9 @@ export interface NativeConstants {
   MADV_COLLAPSE: number;
   /** reclaim-harness port (spec A2): advise the whole address space. */
   PMADV_FLAG_RANGE: number;
+  SCHED_OTHER: number;
+  SCHED_FIFO: number;
+  SCHED_RESET_ON_FORK: number;
 }
 
 /** The shim: each function is one syscall, 1:1 with the kernel ABI. */
@@ -59,6 +62,8 @@ export interface Native {
   /** pid 0 is the calling thread. */
   schedSetaffinity(pid: number, cpus: readonly number[]): void;
   schedGetaffinity(pid: number): number[];
+  /** pid 0 is the calling thread; policy may include SCHED_RESET_ON_FORK. */
+  schedSetscheduler(pid: number, policy: number, priority: number): void;
   readonly pageSize: number;
   /** Architecture the addon was compiled for: 'arm64' or 'x64'. */
   readonly arch: string;

@@ -251,6 +251,12 @@ const ops: Record<string, Op> = {
   },
   process_mrelease: (r) => (shim().processMrelease(Number(r.fd), Number(r.flags ?? 0)), {}),
   sched_setaffinity: (r) => (shim().schedSetaffinity(Number(r.pid), r.cpus as number[]), {}),
+  /** SCHED_FIFO (or back to SCHED_OTHER) for pid, 0 being the agent; children start as SCHED_OTHER. */
+  sched_fifo: (r) => {
+    const c = shim().constants;
+    shim().schedSetscheduler(Number(r.pid ?? 0), (r.on ? c.SCHED_FIFO : c.SCHED_OTHER) | c.SCHED_RESET_ON_FORK, r.on ? 1 : 0);
+    return {};
+  },
   pagemap: (r) => ({ entries: readEntries(`/proc/${Number(r.pid)}/pagemap`, BigInt(String(r.addr)) / BigInt(shim().pageSize), Number(r.pages)).map((e) => e.toString(16)) }),
   kpage: (r) => {
     const one = (file: string, pfn: string) => readEntries(file, BigInt(pfn), 1)[0]!.toString(16);

@@ -111,7 +111,6 @@ export async function fuzz(o: FuzzOptions): Promise<number> {
   const features = guest.features as unknown as Features;
   const report: FuzzReport = { seed: o.seed, runs: 0, parser: { reclaim: 0, shrinkmem: 0, skipped: 0, mismatches: [] }, seconds: 0 };
   try {
-    await guest.request('sched_setaffinity', { pid: 0, cpus: [0] });
     await prepareGuest(guest, features);
     const swapOn = features.swap.totalKb > 0;
 

@@ -44,6 +44,11 @@ export function skipReason(needs: Needs, f: Features): string | undefined {
  * 4b) and a few reserved huge pages for the hugetlb rows.
  */
 export async function prepareGuest(guest: Guest, f: Features): Promise<void> {
+  // The agent reclaims from CPU 0, where the subjects run (§7.1), as SCHED_FIFO:
+  // a SIGKILLed subject cannot preempt it, so the call after the kill meets
+  // the process dying, not gone (§2.5, A2 DONTNEED on an exiting process).
+  await guest.request('sched_setaffinity', { pid: 0, cpus: [0] });
+  await guest.request('sched_fifo', { on: true });
   const set = (path: string, text: string) => guest.request('write', { path, text }).catch(() => undefined);
   await set('/proc/sys/vm/dirty_writeback_centisecs', '0');
   if (f.hugepages.sizeKb && !f.hugepages.total) {
@@ -66,7 +71,6 @@ export function selectScenarios(all: readonly Scenario[], filter?: string): Scen
  */
 export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onResult: (r: Result) => void = () => {}, built: ReadonlySet<Feature> = new Set()): Promise<Result[]> {
   const features = guest.features as unknown as Features;
-  await guest.request('sched_setaffinity', { pid: 0, cpus: [0] }); // the agent reclaims from CPU 0 (spec §7.1)
   await prepareGuest(guest, features);
   // Start the unprivileged workers now; their Node start-up overlaps the first scenarios.
   if (scenarios.some((s) => s.needs.asUser)) for (const uid of [65534, 1000]) guest.request('as_user', { uid, req: { op: 'ping' } }).catch(() => undefined);

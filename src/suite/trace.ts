@@ -48,34 +48,44 @@ export function kernelOf(ctx: Ctx): Kernel {
 export async function runTrace(ctx: Ctx, steps: readonly Step[]): Promise<State> {
   let s = initialState(kernelOf(ctx), ctx.swapOn);
   const t = new TraceRun(ctx);
-  for (const [k, st] of steps.entries()) {
-    const label = `${k + 1}: ${describeStep(st)}`;
-    let got: Ret;
-    let detail: string | undefined;
-    let a: ReturnType<typeof apply>;
-    let obs: Observation | undefined;
-    const raw = t.request(s, st);
-    if (raw) {
-      // The step and the observation after it in one round trip: the model
-      // knows, before the step runs, which pages it will want to see.
-      a = apply(s, st);
-      const observe = QUIET.has(st.op) ? [] : t.observeRequests(a.state);
-      const [res, ...seen] = await ctx.guest.batch([raw.req, ...observe]);
-      ({ got, detail } = raw.decode(res));
-      obs = QUIET.has(st.op) ? undefined : t.observation(a.state, seen);
-    } else {
-      const r = await t.perform(st);
-      ({ got, detail } = r);
-      a = apply(s, st, r.reply);
-      if (!QUIET.has(st.op)) obs = t.observation(a.state, await ctx.guest.batch(t.observeRequests(a.state)));
-    }
+  for (let k = 0; k < steps.length; ) {
+    // Usually one step; a SIGKILL goes in one batch with the step after it, so
+    // that step meets the process dying rather than gone: the subject shares
+    // CPU 0 with the agent and cannot run its exit until the batch is done.
+    const group: Array<{ label: string; a: ReturnType<typeof apply>; got: Ret; detail?: string; decode?: (r: unknown) => { got: Ret; detail?: string } }> = [];
+    const reqs: Array<{ op: string } & Record<string, unknown>> = [];
+    let cur = s;
+    do {
+      const st = steps[k]!;
+      const raw = t.request(cur, st);
+      const label = `${k + 1}: ${describeStep(st)}`;
+      if (raw) {
+        // The model knows before the step runs which pages it will want to see.
+        const a = apply(cur, st);
+        group.push({ label, a, got: { ok: true }, decode: raw.decode });
+        reqs.push(raw.req);
+      } else {
+        if (group.length) break;
+        const r = await t.perform(st);
+        group.push({ label, a: apply(cur, st, r.reply), got: r.got, detail: r.detail });
+      }
+      cur = group.at(-1)!.a.state;
+      k++;
+    } while (steps[k - 1]!.op === 'kill' && k < steps.length);
+    const lastOp = steps[k - 1]!.op;
+    const observe = QUIET.has(lastOp) ? [] : t.observeRequests(cur);
+    const results = reqs.length || observe.length ? await ctx.guest.batch([...reqs, ...observe]) : [];
+    let n = 0;
+    for (const g of group) if (g.decode) ({ got: g.got, detail: g.detail } = g.decode(results[n++]));
     const findings: Finding[] = [];
-    if (!retAllowed(a.expect.allowed, got)) {
-      findings.push({ step: label, expected: a.expect.allowed.map(showRet).join(' or '), observed: showRet(got) + (detail ? ` (${detail})` : ''), rule: a.expect.rule, explain: a.expect.note });
+    for (const g of group) {
+      if (!retAllowed(g.a.expect.allowed, g.got)) {
+        findings.push({ step: g.label, expected: g.a.expect.allowed.map(showRet).join(' or '), observed: showRet(g.got) + (g.detail ? ` (${g.detail})` : ''), rule: g.a.expect.rule, explain: g.a.expect.note });
+      }
     }
-    s = a.state;
-    if (!findings.length && obs) {
-      const v = compare(s, predict(s), obs, label, predictProcs(s));
+    s = cur;
+    if (!findings.length && observe.length) {
+      const v = compare(s, predict(s), t.observation(s, results.slice(n)), group.at(-1)!.label, predictProcs(s));
       findings.push(...v.findings);
       s = v.state;
     }
