@@ -73,7 +73,8 @@ export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onR
   const features = guest.features as unknown as Features;
   await prepareGuest(guest, features);
   // Start the unprivileged workers now; their Node start-up overlaps the first scenarios.
-  if (scenarios.some((s) => s.needs.asUser)) for (const uid of [65534, 1000]) guest.request('as_user', { uid, req: { op: 'ping' } }).catch(() => undefined);
+  // A generous limit: a timed-out request marks the guest lost, and a slow start is no kernel bug.
+  if (scenarios.some((s) => s.needs.asUser)) for (const uid of [65534, 1000]) guest.request('as_user', { uid, req: { op: 'ping' } }, 120_000).catch(() => undefined);
   const results: Result[] = [];
   // Scenarios that want swap off run last, after one swapoff (§6.1 "no swap" rows).
   // Scenarios with unprivileged workers go late in their group, so the workers' start-up overlaps the rest.
