@@ -10,7 +10,7 @@ const KINDS: Kind[] = ['anon-private', 'anon-shared', 'file-private', 'file-shar
 export const MALFORMED = ['ALL', '', 'file anon', 'anon\0x', '4096', '4096\t8192', '0x1001 4096', 'x', ' ', '\n', '-1 4096', '16E 4096', '0xfffffffffffff000 8192'];
 
 export type Raw =
-  | { t: 'map'; proc: number; kind: number; pages: number; locked: boolean; thp: boolean; fill?: 'read' | 'write' }
+  | { t: 'map'; proc: number; kind: number; pages: number; locked: boolean; fill?: 'read' | 'write' }
   | { t: 'touch'; proc: number; map: number; how: 'read' | 'write' | 'zero'; a: number; b: number }
   | { t: 'madvise'; proc: number; map: number; advice: Advice; a: number; b: number }
   | { t: 'lock'; proc: number; map: number; on: boolean }
@@ -29,8 +29,8 @@ const proc = fc.nat({ max: 2 });
 const advice = fc.constantFrom<Advice>('cold', 'pageout', 'willneed', 'dontneed', 'free');
 
 export const rawOp: fc.Arbitrary<Raw> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ t: fc.constant('map' as const), proc, kind: fc.nat({ max: KINDS.length - 1 }), pages: fc.integer({ min: 1, max: 16 }), locked: fc.constant(false), thp: fc.constant(false) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('map' as const), proc, kind: fc.constant(0), pages: fc.constant(16), locked: fc.constant(true), thp: fc.constant(false) }) },
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('map' as const), proc, kind: fc.nat({ max: KINDS.length - 1 }), pages: fc.integer({ min: 1, max: 16 }), locked: fc.constant(false) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('map' as const), proc, kind: fc.constant(0), pages: fc.constant(16), locked: fc.constant(true) }) },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('touch' as const), proc, map: small, how: fc.constantFrom('read' as const, 'write' as const, 'zero' as const), a: small, b: small }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('madvise' as const), proc, map: small, advice, a: small, b: small }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('lock' as const), proc, map: small, on: fc.boolean() }) },
@@ -55,7 +55,7 @@ export const rawOp: fc.Arbitrary<Raw> = fc.oneof(
 );
 
 /** A mapping of P filled at once: most sequences start with resident pages to reclaim. */
-const filledMap: fc.Arbitrary<Raw> = fc.record({ t: fc.constant('map' as const), proc: fc.constant(0), kind: fc.nat({ max: KINDS.length - 1 }), pages: fc.integer({ min: 1, max: 16 }), locked: fc.constant(false), thp: fc.constant(false), fill: fc.constantFrom('write' as const, 'write' as const, 'read' as const) });
+const filledMap: fc.Arbitrary<Raw> = fc.record({ t: fc.constant('map' as const), proc: fc.constant(0), kind: fc.nat({ max: KINDS.length - 1 }), pages: fc.integer({ min: 1, max: 16 }), locked: fc.constant(false), fill: fc.constantFrom('write' as const, 'write' as const, 'read' as const) });
 
 /** A sequence: one to three filled mappings of P, then random operations. */
 export const sequence = fc.tuple(fc.array(filledMap, { minLength: 1, maxLength: 3 }), fc.array(rawOp, { maxLength: 12 })).map(([a, b]) => [...a, ...b]);

@@ -4,7 +4,7 @@
 import { parseReclaim, parseShrinkmem } from './parse.js';
 import {
   folioRefs, hasVmFile, isFileKind, isPrivate, isShmemKind, objMappers, proc, spanPages, vma,
-  type Advice, type Pte, type Proc, type Span, type State, type Step, type Vma, type Why,
+  type Advice, type Pte, type Proc, type State, type Step, type Vma, type Why,
 } from './state.js';
 
 /** A return value: ok with an optional value, or an errno name. */
@@ -321,7 +321,7 @@ function pmadviseStep(s: State, st: Extract<Step, { op: 'pmadvise' }>): Expect {
   const p = proc(s, st.target);
   if (p.state === 'gone') return expect([err('ESRCH')], '§6.2 PM-DN', 'the target was reaped');
   const validAdvice = st.advice === 'cold' || st.advice === 'pageout' || st.advice === 'willneed' || (st.advice === 'dontneed' && s.kernel.pmadvRange);
-  if (!validAdvice) return expect([err('EINVAL')], st.advice === 'dontneed' ? '§5.4 (4)' : '§5.4 (4)', `MADV_${st.advice.toUpperCase()} is not accepted by process_madvise here`);
+  if (!validAdvice) return expect([err('EINVAL')], '§5.4 (4)', `MADV_${st.advice.toUpperCase()} is not accepted by process_madvise here`);
   const range = (flags & 1) === 1;
   if (st.advice === 'dontneed') {
     if (p.state === 'live') return expect([err('EINVAL')], 'A2 MADV_DONTNEED', 'the target is not exiting (task_will_free_mem)');
@@ -494,5 +494,3 @@ function lockVma(s: State, v: Vma): void {
   if (v.kind === 'anon-private') v.anonVma = true;
   v.locked = true;
 }
-
-export type { Span };

@@ -54,8 +54,6 @@ export interface VmaPred {
   counters: VmaCounters;
 }
 
-const ANY: Why = { rule: '-', note: 'not predicted' };
-
 function pagePred(s: State, v: Vma, i: number, folios: Map<number, Ref[]>): PagePred {
   const t = v.ptes[i]!;
   const w = ('why' in t && t.why) || { rule: '§6.1', note: 'as mapped' };
@@ -152,5 +150,3 @@ export function predict(s: State): VmaPred[] {
   }
   return out;
 }
-
-export { ANY };

@@ -17,7 +17,7 @@ export interface Features {
 }
 
 /** MADV_* and flag values of the guest ABI. */
-export const ABI = { MADV_DONTNEED: 4, MADV_COLD: 20, MADV_PAGEOUT: 21, PMADV_FLAG_RANGE: 1, SIGKILL: 9 } as const;
+export const ABI = { MADV_WILLNEED: 3, MADV_DONTNEED: 4, MADV_FREE: 8, MADV_COLD: 20, MADV_PAGEOUT: 21, PMADV_FLAG_RANGE: 1, SIGKILL: 9 } as const;
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string };
 

@@ -72,7 +72,7 @@ async function refused(ctx: Ctx, what: string, code: string, fn: () => Promise<u
   }
 }
 
-async function target(ctx: Ctx, uid?: number): Promise<{ t: SubjectClient; addr: bigint }> {
+async function target(ctx: Ctx, uid?: number): Promise<{ t: SubjectClient & { pidfd: number }; addr: bigint }> {
   const t = await ctx.spawn(uid);
   const m = await t.map('anon-private', 8);
   await t.touch(m.id, 'write');
@@ -136,7 +136,7 @@ const custom: Scenario[] = [
       const { t } = await target(ctx);
       const w = await ctx.spawn();
       const fd = await w.open(`/proc/${t.pid}/reclaim`, 'wronly');
-      await ctx.signal((t as SubjectClient & { pidfd: number }).pidfd, ABI.SIGKILL);
+      await ctx.signal(t.pidfd, ABI.SIGKILL);
       await ctx.guest.request('reap', { pid: t.pid });
       await refused(ctx, 'write to the fd of an exited process', 'ESRCH', () => w.write(fd, Buffer.from('all')));
     },
@@ -264,7 +264,7 @@ const custom: Scenario[] = [
       ctx.expect(!!line, 'no [vvar] mapping in /proc/PID/maps');
       const [lo, hi] = line!.split(' ')[0]!.split('-').map((x) => BigInt(`0x${x}`));
       const len = Number(hi! - lo!);
-      ctx.expectOutcome(await ctx.processMadvise((t as SubjectClient & { pidfd: number }).pidfd, [[lo!, len]], ABI.MADV_PAGEOUT), 'EINVAL', 'MADV_PAGEOUT over [vvar]');
+      ctx.expectOutcome(await ctx.processMadvise(t.pidfd, [[lo!, len]], ABI.MADV_PAGEOUT), 'EINVAL', 'MADV_PAGEOUT over [vvar]');
       if (ctx.features.interfaces.procReclaim) {
         const text = `0x${lo!.toString(16)} ${len}`;
         const r = await ctx.reclaim(t.pid, text);

@@ -11,7 +11,7 @@ import { initialState, proc, spanPages, vma, type Kernel, type Span, type State,
 import { ABI, type Ctx } from './ctx.js';
 import { Mismatch, type Finding, type Needs, type Scenario } from './types.js';
 
-const ADVICE = { cold: ABI.MADV_COLD, pageout: ABI.MADV_PAGEOUT, willneed: 3, dontneed: ABI.MADV_DONTNEED, free: 8 } as const;
+const ADVICE = { cold: ABI.MADV_COLD, pageout: ABI.MADV_PAGEOUT, willneed: ABI.MADV_WILLNEED, dontneed: ABI.MADV_DONTNEED, free: ABI.MADV_FREE } as const;
 /** Steps after which nothing observable can have changed. */
 const QUIET = new Set<Step['op']>(['spawn', 'map', 'munlock', 'kill']);
 
