@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // reclaim-harness command line.
-import { parseArgs } from 'node:util';
-import { doctor, requirements } from './host/doctor.js';
+import { doctor, ensureTools, requirements, type Need } from './host/doctor.js';
 import { crossBuild } from './host/crossbuild.js';
 import { hostDemo } from './host/demo.js';
-import { buildKernel, type Profile } from './host/kernel.js';
-import { formats, parseSize, run, shell, type Format } from './host/run.js';
+import { buildKernel } from './host/kernel.js';
+import { run, shell } from './host/run.js';
+import { parseCommandLine, UsageError, type Command, type Options } from './options.js';
 import { runMutants } from './host/mutants.js';
 import { fuzz } from './fuzz/run.js';
 
@@ -36,68 +36,56 @@ options:
   --json              machine-readable output (doctor, kernel, cross-build)
   -h, --help          this text`;
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      fix: { type: 'boolean', default: false },
-      arch: { type: 'string', default: 'arm64' },
-      json: { type: 'boolean', default: false },
-      'kernel-src': { type: 'string' },
-      patches: { type: 'string' },
-      profile: { type: 'string', default: 'default' },
-      kernel: { type: 'string' },
-      filter: { type: 'string' },
-      only: { type: 'string' },
-      seed: { type: 'string', default: '1' },
-      runs: { type: 'string', default: '100' },
-      'parser-runs': { type: 'string', default: '200' },
-      mutant: { type: 'string' },
-      mem: { type: 'string', default: '1024' },
-      smp: { type: 'string', default: '2' },
-      swap: { type: 'string', default: '256M' },
-      timeout: { type: 'string' },
-      format: { type: 'string', default: 'human' },
-      output: { type: 'string', default: 'out/run' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  const [command] = positionals;
-  if (values.help || !command) {
-    console.log(USAGE);
-    return command || values.help ? 0 : 2;
+/** The host tools a command needs before it starts. */
+function needsOf(command: Command, o: Options): Need[] {
+  const kernel: Need[] = o.kernel ? [] : ['kernel', ...(o.kernelSrc ? [] : (['debian-source'] as Need[]))];
+  switch (command) {
+    case 'run':
+    case 'shell':
+    case 'fuzz':
+    case 'mutants':
+      return ['boot', 'image', 'cross', ...kernel];
+    case 'kernel':
+      return kernel;
+    case 'cross-build':
+      return ['cross'];
+    default:
+      return [];
   }
-  const mem = parseSize(values.mem!);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { command, help, options: o } = parseCommandLine(argv);
+  if (help || !command) {
+    console.log(USAGE);
+    return command || help ? 0 : 2;
+  }
+  await ensureTools(needsOf(command, o));
   /** The options run, mutants, fuzz and shell share: kernel and guest. */
   const guest = (defaultTimeout: number, defaultOutput: string) => ({
-    kernel: values.kernel,
-    kernelSrc: values['kernel-src'],
-    patches: values.patches,
-    memMiB: mem === 'none' ? 1024 : mem,
-    smp: Number(values.smp),
-    swap: parseSize(values.swap!),
-    timeoutMs: Number(values.timeout ?? defaultTimeout) * 1000,
-    output: values.output === 'out/run' ? defaultOutput : values.output!,
+    kernel: o.kernel,
+    kernelSrc: o.kernelSrc,
+    patches: o.patches,
+    memMiB: o.memMiB,
+    smp: o.smp,
+    swap: o.swap,
+    timeoutMs: (o.timeoutS ?? defaultTimeout) * 1000,
+    output: o.output ?? defaultOutput,
   });
   switch (command) {
-    case 'run': {
-      const format = values.format as Format;
-      if (!formats.includes(format)) throw new Error(`--format must be one of ${formats.join(', ')}, not '${values.format}'`);
-      return run({ ...guest(60, 'out/run'), filter: values.filter, format });
-    }
+    case 'run':
+      return run({ ...guest(60, 'out/run'), filter: o.filter, format: o.format });
     case 'mutants':
-      if (values.kernel) throw new Error('mutants builds its own kernels: --kernel does not apply');
-      return runMutants({ ...guest(20, 'out/mutants'), only: values.only, filter: values.filter });
+      return runMutants({ ...guest(20, 'out/mutants'), only: o.only, filter: o.filter });
     case 'fuzz':
-      return fuzz({ ...guest(20, 'out/fuzz'), seed: Number(values.seed), runs: Number(values.runs), parserRuns: Number(values['parser-runs']), extraPatches: values.mutant ? [values.mutant] : undefined });
+      return fuzz({ ...guest(20, 'out/fuzz'), seed: o.seed, runs: o.runs, parserRuns: o.parserRuns, extraPatches: o.mutant ? [o.mutant] : undefined });
     case 'shell':
       return shell(guest(60, 'out/run'));
     case 'demo':
       return (await hostDemo()) ? 0 : 1;
     case 'doctor': {
-      const r = await doctor(values.fix);
-      if (values.json) console.log(JSON.stringify(r));
+      const r = await doctor(o.fix);
+      if (o.json) console.log(JSON.stringify(r));
       else {
         for (const q of requirements) {
           const state = r.installed.includes(q.pkg) ? 'installed now' : r.present.includes(q.pkg) ? 'ok' : 'MISSING';
@@ -108,26 +96,26 @@ async function main(argv: string[]): Promise<number> {
       return r.missing.length ? 1 : 0;
     }
     case 'kernel': {
-      const profile = values.profile as Profile;
-      if (profile !== 'default' && profile !== 'debug') throw new Error(`--profile must be default or debug, not '${profile}'`);
-      const r = await buildKernel({ kernelSrc: values['kernel-src'], patches: values.patches, profile });
-      console.log(values.json ? JSON.stringify(r) : `${r.cached ? 'cached' : 'built'} in ${r.seconds.toFixed(1)} s: ${r.image}\nconfig: ${r.config}`);
+      const r = await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches, profile: o.profile });
+      console.log(o.json ? JSON.stringify(r) : `${r.cached ? 'cached' : 'built'} in ${r.seconds.toFixed(1)} s: ${r.image}\nconfig: ${r.config}`);
       return 0;
     }
     case 'cross-build': {
-      const r = await crossBuild(values.arch!);
-      console.log(values.json ? JSON.stringify(r) : `${r.cached ? 'up to date' : 'built'}: ${r.shim}\n${' '.repeat(r.cached ? 12 : 7)}${r.subject}`);
+      const r = await crossBuild(o.arch);
+      console.log(o.json ? JSON.stringify(r) : `${r.cached ? 'up to date' : 'built'}: ${r.shim}\n${' '.repeat(r.cached ? 12 : 7)}${r.subject}`);
       return 0;
     }
-    default:
-      console.error(`reclaim-harness: unknown command '${command}'\n${USAGE}`);
-      return 2;
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: Error) => {
+    if (e instanceof UsageError) {
+      for (const p of e.problems) console.error(`reclaim-harness: ${p}`);
+      console.error("see 'reclaim-harness --help'");
+      process.exit(2);
+    }
     console.error(`reclaim-harness: ${e.message}`);
     process.exit(1);
   },

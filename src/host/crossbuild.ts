@@ -4,6 +4,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, write
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { packageRoot } from '../native.js';
+import { ensureTools } from './doctor.js';
 import { progress } from './log.js';
 
 const TOOLCHAINS: Record<string, { prefix: string; gypArch: string }> = {
@@ -41,10 +42,8 @@ export async function crossBuild(arch: string): Promise<CrossBuild> {
   const tc = TOOLCHAINS[arch];
   if (!tc) throw new Error(`cross-build: unsupported arch '${arch}' (supported: ${Object.keys(TOOLCHAINS).join(', ')})`);
   const cc = `${tc.prefix}gcc`;
-  const version = await execa(cc, ['--version'], { reject: false });
-  if (version.exitCode !== 0) {
-    throw new Error(`cross-build: ${cc} not found; run 'npx reclaim-harness doctor --fix'`);
-  }
+  await ensureTools(['cross']);
+  const version = await execa(cc, ['--version']);
   const dir = join(packageRoot, 'out', `native-${arch}`);
   const out = join(dir, 'build', 'Release');
   const result = { arch, shim: join(out, 'reclaim_shim.node'), subject: join(out, 'subject') };

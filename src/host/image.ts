@@ -12,6 +12,7 @@ import { packageRoot } from '../native.js';
 import { cacheDir, hashOf, publishDir, withLock } from './cache.js';
 import { type CpioEntry, cpio } from './cpio.js';
 import { crossBuild } from './crossbuild.js';
+import { ensureTools } from './doctor.js';
 import { progress } from './log.js';
 
 export interface ImageOptions {
@@ -56,20 +57,7 @@ const PRUNE = [
 /** File names pruned anywhere under usr/share/nodejs. */
 const PRUNE_NODE_MODULE_FILES = /\.(d\.ts|md|markdown|map)$|^(CHANGELOG|README|LICENSE)/i;
 
-const aptEnv = { DEBIAN_FRONTEND: 'noninteractive' };
 const safe = (s: string) => s.replace(/[^A-Za-z0-9.+-]/g, '_');
-
-/** apt must know arm64 packages; adds the architecture (as root) when it does not. */
-async function ensureArm64(): Promise<void> {
-  const r = await execa('dpkg', ['--print-foreign-architectures']);
-  if (r.stdout.split('\n').includes('arm64')) return;
-  if (process.getuid?.() !== 0) {
-    throw new Error('guest image: dpkg has no arm64 architecture; run as root: dpkg --add-architecture arm64 && apt-get update');
-  }
-  progress('image', 'dpkg --add-architecture arm64; apt-get update');
-  await execa('dpkg', ['--add-architecture', 'arm64']);
-  await execa('apt-get', ['update', '-q'], { env: aptEnv, stdout: 'ignore', stderr: 'inherit' });
-}
 
 /** The candidate version of each package (apt-cache policy), in order. */
 async function candidates(pkgs: string[]): Promise<string[]> {
@@ -166,9 +154,6 @@ async function nodeTree(pkgs: string[]): Promise<{ root: string; key: string }> 
   if (existsSync(join(root, 'usr', 'bin', 'node'))) return { root, key };
   await withLock(`guest-node-${key}`, async () => {
     if (existsSync(join(root, 'usr', 'bin', 'node'))) return;
-    if ((await execa('mmdebstrap', ['--version'], { reject: false })).exitCode !== 0) {
-      throw new Error("guest image: mmdebstrap not found; run 'reclaim-harness doctor --fix' (or apt-get install mmdebstrap)");
-    }
     progress('image', `mmdebstrap: ${pkgs[0]} for arm64 from ${SUITE} (~20 s)`);
     await publishDir(dir, async (tmp) => {
       const tar = join(tmp, 'node.tar');
@@ -207,7 +192,7 @@ function treeEntries(root: string, rel = ''): CpioEntry[] {
 export async function buildImage(o: ImageOptions): Promise<GuestImage> {
   const t0 = Date.now();
   if (!existsSync(o.agentBundle)) throw new Error(`guest image: agent bundle ${o.agentBundle} not found`);
-  await ensureArm64();
+  await ensureTools(['image']);
   const apt = await aptVersions();
   const bb = await busybox(apt.busybox);
   const node = await nodeTree(apt.node);

@@ -12,7 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { execa } from 'execa';
 import { packageRoot } from '../native.js';
 import { cacheDir, hashOf, publishDir, withLock } from './cache.js';
-import { aptInstall, installedPackages } from './doctor.js';
+import { ensureTools } from './doctor.js';
 import { progress } from './log.js';
 
 export type Profile = 'default' | 'debug';
@@ -59,7 +59,7 @@ export interface Series {
 // ---- source ----
 
 export async function debianSource(): Promise<Source> {
-  if (!(await installedPackages([DEBIAN_PKG])).has(DEBIAN_PKG)) await aptInstall([DEBIAN_PKG]);
+  await ensureTools(['debian-source']);
   const version = (await execa('dpkg-query', ['-W', '-f=${Version}', DEBIAN_PKG])).stdout.trim();
   const id = `debian-${version.replace(/[^A-Za-z0-9.+-]/g, '_')}`;
   const dir = join(cacheDir('src'), id);
@@ -75,14 +75,21 @@ export async function debianSource(): Promise<Source> {
   return { id, dir, identity: `debian:${version}` };
 }
 
+/** What is wrong with path as a kernel source tree to build out of tree, or undefined. */
+export function kernelTreeProblem(path: string): string | undefined {
+  if (!existsSync(path)) return 'no such directory';
+  if (!statSync(path).isDirectory()) return 'not a directory';
+  if (!existsSync(join(path, 'Makefile')) || !existsSync(join(path, 'mm'))) return 'not a kernel source tree (no Makefile and mm/)';
+  if (existsSync(join(path, '.config')) || existsSync(join(path, 'include', 'config'))) {
+    return "the tree is configured in place; out-of-tree builds (O=) need a clean tree: run 'make mrproper' there";
+  }
+  return undefined;
+}
+
 async function userSource(path: string): Promise<Source> {
+  const problem = kernelTreeProblem(path);
+  if (problem) throw new Error(`--kernel-src ${path}: ${problem}`);
   const dir = realpathSync(path);
-  if (!existsSync(join(dir, 'Makefile')) || !existsSync(join(dir, 'mm'))) {
-    throw new Error(`--kernel-src ${path}: not a kernel source tree (no Makefile and mm/)`);
-  }
-  if (existsSync(join(dir, '.config')) || existsSync(join(dir, 'include', 'config'))) {
-    throw new Error(`--kernel-src ${path}: the tree is configured in place; out-of-tree builds (O=) need a clean tree: run 'make mrproper' there`);
-  }
   let identity: string;
   if (existsSync(join(dir, '.git'))) {
     const git = (...a: string[]) => execa('git', ['-C', dir, ...a]).then((r) => r.stdout);
@@ -115,12 +122,23 @@ function readSeriesFiles(list: string[]): Omit<Series, 'name'> {
   return { patches: list, hash: hashOf(contents), files: [...files].sort() };
 }
 
+const patchFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.patch')).sort().map((f) => join(dir, f));
+
+/** What is wrong with --patches DIR, or undefined. */
+export function seriesProblem(patches: string): string | undefined {
+  if (patches === 'none') return undefined;
+  if (!existsSync(patches)) return `no patch series at ${patches}`;
+  if (!statSync(patches).isDirectory()) return `${patches} is a file; --patches takes a directory of *.patch files (git format-patch), or none`;
+  if (!patchFiles(patches).length) return `no *.patch files in ${patches}`;
+  return undefined;
+}
+
 export function readSeries(patches: string): Series {
   if (patches === 'none') return { name: 'none', patches: [], hash: 'none', files: [] };
+  const problem = seriesProblem(patches);
+  if (problem) throw new Error(`--patches: ${problem}`);
   const dir = realpathSync(patches);
-  const list = readdirSync(dir).filter((f) => f.endsWith('.patch')).sort().map((f) => join(dir, f));
-  if (!list.length) throw new Error(`--patches ${patches}: no *.patch files`);
-  return { name: dir, ...readSeriesFiles(list) };
+  return { name: dir, ...readSeriesFiles(patchFiles(dir)) };
 }
 
 /**
@@ -262,8 +280,8 @@ export async function buildKernel(o: KernelOptions = {}): Promise<KernelBuild> {
   const src = o.kernelSrc ? await userSource(o.kernelSrc) : await debianSource();
   const series = withExtra(readSeries(o.patches ?? defaultPatches), o.extraPatches ?? []);
   const fragments = fragmentsFor(series, profile);
-  const toolchain = (await execa(`${CROSS}gcc`, ['--version'], { reject: false })).stdout.split('\n')[0];
-  if (!toolchain) throw new Error(`${CROSS}gcc not found: run 'reclaim-harness doctor --fix'`);
+  await ensureTools(['kernel']);
+  const toolchain = (await execa(`${CROSS}gcc`, ['--version'])).stdout.split('\n')[0];
   const cacheKey = hashOf(['kernel-v1', src.identity, series.hash, ...fragments.flatMap((f) => [f.split('/').pop()!, readFileSync(f)]), profile, toolchain]).slice(0, 32);
   const entry = join(cacheDir('images'), cacheKey);
   const result = (cached: boolean): KernelBuild => ({

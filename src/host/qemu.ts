@@ -1,6 +1,7 @@
 // Boots an arm64 kernel in qemu-system-aarch64 under TCG, with the console in
 // a log file that is watched for kernel crashes.
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, readSync, statSync } from 'node:fs';
+import { gunzipSync, constants as zlib } from 'node:zlib';
 import { execa } from 'execa';
 
 export interface BootOptions {
@@ -56,6 +57,64 @@ export function findCrash(text: string): Crash | undefined {
     }
   }
   return undefined;
+}
+
+/** The first bytes of a file (fewer if it is shorter). */
+function head(path: string, n: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(n);
+    return b.subarray(0, readSync(fd, b, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const ARM64_MAGIC = 0x644d5241; // "ARM\x64" at offset 0x38 (Documentation/arch/arm64/booting.rst)
+
+/** What is wrong with a file as an arm64 kernel for QEMU's -kernel, or undefined. */
+export function kernelImageProblem(path: string): string | undefined {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return 'no such file';
+  }
+  if (!st.isFile()) return 'not a regular file';
+  let h: Buffer;
+  try {
+    h = head(path, 1 << 16);
+  } catch (e) {
+    return `cannot read it (${(e as NodeJS.ErrnoException).code})`;
+  }
+  if (h[0] === 0x1f && h[1] === 0x8b) {
+    let inner: Buffer;
+    try {
+      inner = gunzipSync(h, { finishFlush: zlib.Z_SYNC_FLUSH });
+    } catch {
+      return 'gzip data that does not decompress';
+    }
+    const p = imageProblem(inner);
+    return p && `gzip-compressed, and inside: ${p}`;
+  }
+  return imageProblem(h);
+}
+
+function imageProblem(h: Buffer): string | undefined {
+  if (h.length >= 64 && h.readUInt32LE(0x38) === ARM64_MAGIC) {
+    if (h.readBigUInt64LE(0x30) & 1n) return 'a big-endian arm64 Image; the guest is little-endian';
+    return undefined;
+  }
+  const not = 'not an arm64 kernel Image';
+  if (h.length >= 20 && h.readUInt32BE(0) === 0x7f454c46) {
+    const machine = h[5] === 2 ? h.readUInt16BE(18) : h.readUInt16LE(18);
+    return machine === 183 ? `${not}: an arm64 ELF (vmlinux?); QEMU boots arch/arm64/boot/Image` : `${not}: an ELF file for machine ${machine}`;
+  }
+  if (h.length >= 0x206 && h.toString('latin1', 0x202, 0x206) === 'HdrS') return `${not}: an x86 bzImage`;
+  if (h.length >= 8 && h.toString('latin1', 0, 2) === 'MZ' && h.toString('latin1', 4, 8) === 'zimg') {
+    return `${not}: an EFI zboot image (CONFIG_EFI_ZBOOT, ${h.toString('latin1', 0x18, 0x20).replace(/\0.*$/, '')}); QEMU boots arch/arm64/boot/Image`;
+  }
+  return `${not} (no arm64 magic at offset 0x38)`;
 }
 
 export function qemuArgs(o: BootOptions): string[] {

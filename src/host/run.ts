@@ -37,14 +37,6 @@ export interface RunOptions {
   output: string;
 }
 
-/** "256M", "1G", "none" -> MiB or 'none'. */
-export function parseSize(s: string): number | 'none' {
-  if (s === 'none') return 'none';
-  const m = /^(\d+)([MG]?)$/i.exec(s);
-  if (!m) throw new Error(`bad size '${s}': use e.g. 256M, 1G or none`);
-  return Number(m[1]) * (m[2]?.toUpperCase() === 'G' ? 1024 : 1);
-}
-
 /** The kernel (given, or built and cached) and the guest image. */
 export async function prepare(o: Pick<RunOptions, 'kernel' | 'kernelSrc' | 'patches' | 'extraPatches'>) {
   let kernel: Partial<KernelBuild> & { image: string };

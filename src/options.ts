@@ -1,0 +1,235 @@
+// The command line: which options each command takes, each checked before
+// any work starts. Every mistake is reported, one line each.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { kernelImageProblem } from './host/qemu.js';
+import { kernelTreeProblem, seriesProblem, type Profile } from './host/kernel.js';
+import { listMutants } from './host/mutants.js';
+import { formats, type Format } from './host/run.js';
+import { suite } from './suite/index.js';
+
+export const commands = ['run', 'mutants', 'fuzz', 'shell', 'demo', 'doctor', 'kernel', 'cross-build'] as const;
+export type Command = (typeof commands)[number];
+
+/** A mistake on the command line: exit status 2. */
+export class UsageError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+const GUEST: Command[] = ['run', 'mutants', 'fuzz', 'shell'];
+const SPECS = {
+  kernel: { type: 'string', commands: ['run', 'fuzz', 'shell'] },
+  'kernel-src': { type: 'string', commands: [...GUEST, 'kernel'] },
+  patches: { type: 'string', commands: [...GUEST, 'kernel'] },
+  profile: { type: 'string', commands: ['kernel'] },
+  filter: { type: 'string', commands: ['run', 'mutants'] },
+  only: { type: 'string', commands: ['mutants'] },
+  seed: { type: 'string', commands: ['fuzz'] },
+  runs: { type: 'string', commands: ['fuzz'] },
+  'parser-runs': { type: 'string', commands: ['fuzz'] },
+  mutant: { type: 'string', commands: ['fuzz'] },
+  mem: { type: 'string', commands: GUEST },
+  smp: { type: 'string', commands: GUEST },
+  swap: { type: 'string', commands: GUEST },
+  timeout: { type: 'string', commands: GUEST },
+  format: { type: 'string', commands: ['run'] },
+  output: { type: 'string', commands: ['run', 'mutants', 'fuzz'] },
+  fix: { type: 'boolean', commands: ['doctor'] },
+  json: { type: 'boolean', commands: ['doctor', 'kernel', 'cross-build'] },
+  arch: { type: 'string', commands: ['cross-build'] },
+  help: { type: 'boolean', commands: [...commands], short: 'h' },
+} as const satisfies Record<string, { type: 'string' | 'boolean'; commands: readonly Command[]; short?: string }>;
+type Name = keyof typeof SPECS;
+
+/** Guest memory: Node.js 18 and the ~95 MiB initramfs, unpacked, need this much to reach the agent. */
+export const MEM_MIN_MIB = 384;
+/** QEMU's virt machine with its default GICv2 has at most 8 CPUs. */
+export const SMP_MAX = 8;
+const SWAP_MAX_MIB = 65536;
+const TIMEOUT_MAX_S = 3600;
+
+export interface Options {
+  kernel?: string;
+  kernelSrc?: string;
+  patches?: string;
+  profile: Profile;
+  filter?: string;
+  only?: string;
+  seed: number;
+  runs: number;
+  parserRuns: number;
+  mutant?: string;
+  memMiB: number;
+  smp: number;
+  swap: number | 'none';
+  /** per step; the command's own default when not given */
+  timeoutS?: number;
+  format: Format;
+  output?: string;
+  fix: boolean;
+  json: boolean;
+  arch: string;
+}
+
+export interface Parsed {
+  command?: Command;
+  help: boolean;
+  options: Options;
+}
+
+/** "256", "256M", "1G" -> MiB; undefined when it is not a size. */
+export function parseMiB(s: string): number | undefined {
+  const m = /^(\d+)([MG]?)$/i.exec(s);
+  return m ? Number(m[1]) * (m[2]?.toUpperCase() === 'G' ? 1024 : 1) : undefined;
+}
+
+function wholeNumber(raw: string, what: string, min: number, max: number, why = ''): [number, string?] {
+  const n = /^-?\d+$/.test(raw) ? Number(raw) : NaN;
+  if (Number.isSafeInteger(n) && n >= min && n <= max) return [n];
+  return [NaN, `${what} ${raw}: want a whole number from ${min} to ${max}${why}`];
+}
+
+function regexProblem(raw: string): string | undefined {
+  try {
+    new RegExp(raw);
+    return undefined;
+  } catch (e) {
+    return `not a regular expression (${(e as Error).message.replace(/^Invalid regular expression: /, '')})`;
+  }
+}
+
+/** The nearest existing ancestor of path must be a directory we can create it in. */
+function outputProblem(path: string): string | undefined {
+  const abs = resolve(path);
+  if (existsSync(abs)) return statSync(abs).isDirectory() ? undefined : 'exists and is not a directory';
+  let up = dirname(abs);
+  while (!existsSync(up)) up = dirname(up);
+  return statSync(up).isDirectory() ? undefined : `${up} is not a directory`;
+}
+
+/** Parses and checks argv; throws UsageError listing every mistake. */
+export function parseCommandLine(argv: string[]): Parsed {
+  const { values, positionals, tokens } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+    options: SPECS as unknown as Record<string, { type: 'string' | 'boolean'; short?: string }>,
+  });
+  const problems: string[] = [];
+  const [first, ...extra] = positionals;
+  const command = commands.find((c) => c === first);
+  if (first !== undefined && !command) problems.push(`unknown command '${first}' (commands: ${commands.join(', ')})`);
+  for (const x of extra) problems.push(`unexpected argument '${x}'`);
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    const spec = SPECS[t.name as Name];
+    if (!spec) problems.push(`unknown option ${t.rawName}`);
+    else if (spec.type === 'string' && (t.value === undefined || (!t.inlineValue && t.value.startsWith('--')))) problems.push(`${t.rawName} needs a value`);
+    else if (spec.type === 'boolean' && t.value !== undefined) problems.push(`${t.rawName} takes no value`);
+    else if (command && !(spec.commands as readonly string[]).includes(command)) problems.push(`${t.rawName} does not apply to '${command}' (it is for: ${spec.commands.join(', ')})`);
+  }
+  const str = (n: Name): string | undefined => {
+    const v = values[n];
+    return typeof v === 'string' && !(SPECS[n].type === 'string' && v.startsWith('--')) ? v : undefined;
+  };
+  const check = (n: Name, p: string | undefined) => p && problems.push(`--${n} ${str(n)}: ${p}`);
+
+  const hostMiB = Math.floor(totalmem() / 1048576);
+  const o: Options = { profile: 'default', seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', fix: values.fix === true, json: values.json === true, arch: 'arm64' };
+  let v: string | undefined;
+  if ((v = str('mem')) !== undefined) {
+    const mib = parseMiB(v);
+    if (mib === undefined) problems.push(`--mem ${v}: want a size in MiB, e.g. 1024, 1024M or 1G`);
+    else if (mib < MEM_MIN_MIB) problems.push(`--mem ${v}: too small: the guest needs at least ${MEM_MIN_MIB} MiB (Node.js and the unpacked initramfs)`);
+    else if (mib > hostMiB) problems.push(`--mem ${v}: more than this host's ${hostMiB} MiB`);
+    else o.memMiB = mib;
+  }
+  if ((v = str('smp')) !== undefined) {
+    const [n, p] = wholeNumber(v, '--smp', 1, SMP_MAX, " (QEMU's virt machine with GICv2)");
+    if (p) problems.push(p);
+    else o.smp = n;
+  }
+  if ((v = str('swap')) !== undefined) {
+    const mib = v === 'none' ? 'none' : parseMiB(v);
+    if (mib === undefined) problems.push(`--swap ${v}: want a zram size such as 256M or 1G, or none`);
+    else if (mib !== 'none' && (mib < 1 || mib > SWAP_MAX_MIB)) problems.push(`--swap ${v}: want from 1M to ${SWAP_MAX_MIB / 1024}G, or none`);
+    else o.swap = mib;
+  }
+  if ((v = str('timeout')) !== undefined) {
+    const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+    if (!(n >= 1 && n <= TIMEOUT_MAX_S)) problems.push(`--timeout ${v}: want seconds per step, from 1 to ${TIMEOUT_MAX_S}`);
+    else o.timeoutS = n;
+  }
+  if ((v = str('format')) !== undefined) {
+    if ((formats as readonly string[]).includes(v)) o.format = v as Format;
+    else problems.push(`--format ${v}: want one of ${formats.join(', ')}`);
+  }
+  if ((v = str('profile')) !== undefined) {
+    if (v === 'default' || v === 'debug') o.profile = v;
+    else problems.push(`--profile ${v}: want default or debug`);
+  }
+  if ((v = str('arch')) !== undefined) {
+    if (v === 'arm64') o.arch = v;
+    else problems.push(`--arch ${v}: the only cross-build architecture is arm64`);
+  }
+  if ((v = str('seed')) !== undefined) {
+    const [n, p] = wholeNumber(v, '--seed', -(2 ** 31), 2 ** 31 - 1);
+    if (p) problems.push(p);
+    else o.seed = n;
+  }
+  if ((v = str('runs')) !== undefined) {
+    const [n, p] = wholeNumber(v, '--runs', 1, 1_000_000);
+    if (p) problems.push(p);
+    else o.runs = n;
+  }
+  if ((v = str('parser-runs')) !== undefined) {
+    const [n, p] = wholeNumber(v, '--parser-runs', 0, 1_000_000);
+    if (p) problems.push(p);
+    else o.parserRuns = n;
+  }
+  if ((v = str('filter')) !== undefined) {
+    const p = regexProblem(v);
+    if (p) check('filter', p);
+    else if (command === 'run' && !suite.some((s) => new RegExp(v!).test(s.id))) check('filter', `matches none of the ${suite.length} scenarios`);
+    else o.filter = v;
+  }
+  if ((v = str('only')) !== undefined) {
+    const p = regexProblem(v);
+    if (p) check('only', p);
+    else if (!listMutants(undefined, v).length) check('only', 'matches no mutant in qemu/mutants/');
+    else o.only = v;
+  }
+  if ((v = str('kernel')) !== undefined) {
+    const p = kernelImageProblem(v);
+    if (p) check('kernel', p);
+    else o.kernel = v;
+    if (str('kernel-src') !== undefined || str('patches') !== undefined) problems.push('--kernel boots the given Image: --kernel-src and --patches do not apply');
+  }
+  if ((v = str('kernel-src')) !== undefined) {
+    const p = kernelTreeProblem(v);
+    if (p) check('kernel-src', p);
+    else o.kernelSrc = v;
+  }
+  if ((v = str('patches')) !== undefined) {
+    const p = seriesProblem(v);
+    if (p) problems.push(`--patches: ${p}`);
+    else o.patches = v;
+  }
+  if ((v = str('mutant')) !== undefined) {
+    if (!existsSync(v) || !statSync(v).isFile()) check('mutant', 'no such file');
+    else if (!/^diff --git /m.test(readFileSync(v, 'utf8'))) check('mutant', 'not a patch (no "diff --git" line)');
+    else o.mutant = v;
+  }
+  if ((v = str('output')) !== undefined) {
+    const p = outputProblem(v);
+    if (p) check('output', p);
+    else o.output = v;
+  }
+  if (problems.length) throw new UsageError(problems);
+  return { command, help: values.help === true, options: o };
+}
