@@ -16,7 +16,8 @@ commands:
       --kernel IMAGE  use this Image instead of building one
       --kernel-src DIR, --patches DIR|none   as for 'kernel'
       --filter REGEX  scenarios whose id matches
-      --mem MiB (1024)  --smp N (2)  --swap SIZE|none (256M)  --timeout SECONDS (60, per step)
+      --mem MiB (1024; 384 up to this host's memory)  --smp N (2; 1-8)
+      --swap SIZE|none (256M of zram)  --timeout SECONDS (60 per step; 1-3600)
       --format human|json|ktap|junit   what to print on stdout at the end (human)
       --output DIR (out/run)   results.json, results.ktap, results.junit.xml, results.txt
   mutants [--only REGEX] [run's options]
@@ -27,7 +28,8 @@ commands:
                       is shrunk and written as sequence.json and a C reproducer (repro.c)
   shell [options]     boot the same guest with a shell on this terminal (run's kernel options)
   demo                exercise the syscall shim on this machine's kernel
-  doctor [--fix]      check (and with --fix install) the Debian packages the project needs
+  doctor [--fix]      check (and with --fix install) the Debian packages the project needs;
+                      every other command installs what it needs itself, as root
   kernel [--kernel-src DIR] [--patches DIR|none] [--profile default|debug]
                       build (or fetch from the cache) the arm64 kernel Image
   cross-build [--arch arm64]

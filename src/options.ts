@@ -45,7 +45,7 @@ const SPECS = {
 } as const satisfies Record<string, { type: 'string' | 'boolean'; commands: readonly Command[]; short?: string }>;
 type Name = keyof typeof SPECS;
 
-/** Guest memory: Node.js 18 and the ~95 MiB initramfs, unpacked, need this much to reach the agent. */
+/** Guest memory with the 93 MiB initramfs: the agent does not start at 288 MiB, starts at 320, and the suite passes at 384 (measured). */
 export const MEM_MIN_MIB = 384;
 /** QEMU's virt machine with its default GICv2 has at most 8 CPUs. */
 export const SMP_MAX = 8;
@@ -113,8 +113,10 @@ function outputProblem(path: string): string | undefined {
 
 /** Parses and checks argv; throws UsageError listing every mistake. */
 export function parseCommandLine(argv: string[]): Parsed {
+  // A string option followed by another option (or nothing) has no value: say so, rather than take the next option as it.
+  const args = argv.map((a, k) => (/^--[\w-]+$/.test(a) && SPECS[a.slice(2) as Name]?.type === 'string' && (argv[k + 1] === undefined || argv[k + 1]!.startsWith('--')) ? `${a}=` : a));
   const { values, positionals, tokens } = parseArgs({
-    args: argv,
+    args,
     allowPositionals: true,
     strict: false,
     tokens: true,
@@ -129,13 +131,13 @@ export function parseCommandLine(argv: string[]): Parsed {
     if (t.kind !== 'option') continue;
     const spec = SPECS[t.name as Name];
     if (!spec) problems.push(`unknown option ${t.rawName}`);
-    else if (spec.type === 'string' && (t.value === undefined || (!t.inlineValue && t.value.startsWith('--')))) problems.push(`${t.rawName} needs a value`);
+    else if (spec.type === 'string' && !t.value) problems.push(`${t.rawName} needs a value`);
     else if (spec.type === 'boolean' && t.value !== undefined) problems.push(`${t.rawName} takes no value`);
     else if (command && !(spec.commands as readonly string[]).includes(command)) problems.push(`${t.rawName} does not apply to '${command}' (it is for: ${spec.commands.join(', ')})`);
   }
   const str = (n: Name): string | undefined => {
     const v = values[n];
-    return typeof v === 'string' && !(SPECS[n].type === 'string' && v.startsWith('--')) ? v : undefined;
+    return typeof v === 'string' && v !== '' ? v : undefined;
   };
   const check = (n: Name, p: string | undefined) => p && problems.push(`--${n} ${str(n)}: ${p}`);
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { findCrash, qemuArgs } from '../src/host/qemu.js';
+import { exitCause, findCrash, qemuArgs } from '../src/host/qemu.js';
 import { cpioGz } from '../src/host/cpio.js';
 import { parseProbeOutput } from '../src/host/smoke.js';
 
@@ -58,4 +58,28 @@ test('probe output: ok, not ok and SKIP lines with reasons', () => {
     { n: 2, name: 'b', ok: false, skip: false, reason: 'mode 0644' },
     { n: 3, name: 'c', ok: true, skip: true, reason: 'not present' },
   ]);
+});
+
+test('exitCause: the crash, QEMU\'s error, init\'s last word or the kernel\'s last lines, and the console path', () => {
+  const log = '/out/console.log';
+  const end = (console: string, stderr = '', exitCode = 0) => exitCause({ console, stderr, exitCode }, log);
+  // a distro kernel without zram built in
+  assert.equal(
+    end('[    1.2] Run /init as init process\r\nreclaim-init: reclaim.swap=256: no /sys/block/zram0 (CONFIG_ZRAM?)\r\n[    1.3] reboot: Power down\r\n'),
+    'reclaim-init: reclaim.swap=256: no /sys/block/zram0 (CONFIG_ZRAM?)\nconsole: /out/console.log',
+  );
+  // the agent died: its own last words come with init's
+  const agent = end('reclaim-init: agent on /dev/vport0p1, uptime 1.9 s\nError: Cannot find module \'/opt/reclaim/agent.cjs\'\n    at Module._resolveFilename\nreclaim-init: agent exited with status 1\n');
+  assert.match(agent, /^reclaim-init: agent on[^]*Error: Cannot find module[^]*agent exited with status 1\nconsole: \/out\/console.log$/);
+  // QEMU refused to start: its stderr, not the empty console
+  assert.equal(end('', 'qemu-system-aarch64: Initial ram disk is larger than the guest RAM\n', 1), 'qemu-system-aarch64: Initial ram disk is larger than the guest RAM\nconsole: /out/console.log');
+  // QEMU warnings on a clean exit do not hide init's word
+  assert.match(end('reclaim-init: cannot mount /dev/vda (ext4) on /mnt/scratch\n', 'qemu-system-aarch64: warning: something\n', 0), /^reclaim-init: cannot mount \/dev\/vda/);
+  assert.match(end(''), /^the kernel printed nothing on the console \(ttyAMA0\)/);
+  const lines = Array.from({ length: 30 }, (_, i) => `[ ${i}.0] line ${i}`).join('\n') + '\n[ 30.0] VFS: Unable to mount root fs on unknown-block(0,0)\n';
+  const k = end(lines);
+  assert.match(k, /^the kernel's last lines:\n\[ 19\.0\] line 19\n[^]*VFS: Unable to mount root fs[^]*\nconsole: \/out\/console.log$/);
+  assert.doesNotMatch(k, /line 18\n/);
+  const crash = exitCause({ console: 'x', stderr: '', exitCode: 0, crash: { kind: 'panic', excerpt: 'Kernel panic - not syncing: VFS' } }, log);
+  assert.equal(crash, 'kernel panic:\nKernel panic - not syncing: VFS\nconsole: /out/console.log');
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { startQemu, type BootResult, type Crash, type Vm } from './qemu.js';
+import { exitCause, startQemu, type BootResult, type Crash, type Vm } from './qemu.js';
 
 export interface GuestOptions {
   kernel: string;
@@ -45,6 +45,7 @@ export class Guest {
     private readonly sock: Socket,
     private readonly tmp: string,
     private readonly agentLog: string,
+    private readonly consoleLog: string,
     private readonly timeoutMs: number,
   ) {}
 
@@ -70,8 +71,9 @@ export class Guest {
         scratchDisk: disk,
         name: `reclaim-harness:${o.outDir}`,
       });
-      const sock = await connectWhenReady(socket, vm, timeoutMs);
-      const g = new Guest(vm, sock, tmp, join(o.outDir, 'agent.log'), timeoutMs);
+      const consoleLog = join(o.outDir, 'console.log');
+      const sock = await connectWhenReady(socket, vm, timeoutMs, consoleLog);
+      const g = new Guest(vm, sock, tmp, join(o.outDir, 'agent.log'), consoleLog, timeoutMs);
       const ready = await g.attach(t0);
       g.features = ready.features as Record<string, unknown>;
       g.bootMs = Date.now() - t0;
@@ -94,9 +96,9 @@ export class Guest {
         for (const p of this.pending.values()) (clearTimeout(p.timer), p.reject(this.lost));
         this.pending.clear();
       };
-      const bootTimer = setTimeout(() => fail(new GuestError('boot', 'ETIMEDOUT', 0, `no agent after ${this.timeoutMs} ms; see console.log`)), this.timeoutMs);
+      const bootTimer = setTimeout(() => fail(new GuestError('boot', 'ETIMEDOUT', 0, `no agent after ${this.timeoutMs} ms; ${exitCause({ console: this.vm.console(), stderr: '', exitCode: 0 }, this.consoleLog)}`)), this.timeoutMs);
       this.vm.onCrash((c) => fail(new GuestError('guest', 'ECRASH', 0, `kernel ${c.kind}:\n${c.excerpt}`, c)));
-      this.vm.done.then((r: BootResult) => fail(new GuestError('guest', r.crash ? 'ECRASH' : 'EGUESTEXIT', 0, r.crash ? `kernel ${r.crash.kind}:\n${r.crash.excerpt}` : `QEMU exited (${r.exitCode}) after ${Date.now() - t0} ms`, r.crash)));
+      this.vm.done.then((r: BootResult) => fail(new GuestError('guest', r.crash ? 'ECRASH' : 'EGUESTEXIT', 0, r.crash ? `kernel ${r.crash.kind}:\n${r.crash.excerpt}` : `QEMU exited (${r.exitCode}) after ${Date.now() - t0} ms${ready ? '' : ', before the agent was ready'}: ${exitCause(r, this.consoleLog)}`, r.crash)));
       this.sock.setEncoding('utf8');
       this.sock.on('data', (d: string) => {
         this.buf += d;
@@ -197,10 +199,10 @@ export async function makeScratchDisk(path: string, mib: number): Promise<string
   return path;
 }
 
-async function connectWhenReady(path: string, vm: Vm, timeoutMs: number): Promise<Socket> {
+async function connectWhenReady(path: string, vm: Vm, timeoutMs: number, consoleLog: string): Promise<Socket> {
   const until = Date.now() + timeoutMs;
-  let exited = false;
-  void vm.done.then(() => (exited = true));
+  let exited: BootResult | undefined;
+  void vm.done.then((r) => (exited = r));
   for (;;) {
     try {
       return await new Promise<Socket>((resolve, reject) => {
@@ -209,7 +211,7 @@ async function connectWhenReady(path: string, vm: Vm, timeoutMs: number): Promis
         s.once('error', reject);
       });
     } catch (e) {
-      if (exited) throw new GuestError('boot', 'EGUESTEXIT', 0, `QEMU exited before its agent socket opened: ${vm.console().slice(-2000)}`);
+      if (exited) throw new GuestError('boot', exited.crash ? 'ECRASH' : 'EGUESTEXIT', 0, `QEMU exited (${exited.exitCode}) before its agent socket opened: ${exitCause(exited, consoleLog)}`, exited.crash);
       if (Date.now() > until) throw new GuestError('boot', 'ETIMEDOUT', 0, `agent socket ${path}: ${(e as Error).message}`);
       await sleep(20);
     }

@@ -33,6 +33,8 @@ export interface Crash {
 
 export interface BootResult {
   console: string;
+  /** what QEMU itself printed on stderr (also in the console log, as 'qemu: ...' lines) */
+  stderr: string;
   exitCode: number | undefined;
   timedOut: boolean;
   crash?: Crash;
@@ -158,8 +160,9 @@ export interface Vm {
 export function startQemu(o: BootOptions): Vm {
   const t0 = Date.now();
   const log = createWriteStream(o.consoleLog);
-  const child = execa('qemu-system-aarch64', qemuArgs(o), { stdin: 'ignore', all: true, reject: false, buffer: false, forceKillAfterDelay: 2000 });
+  const child = execa('qemu-system-aarch64', qemuArgs(o), { stdin: 'ignore', reject: false, buffer: false, forceKillAfterDelay: 2000 });
   let text = '';
+  let stderr = '';
   let crash: Crash | undefined;
   let timedOut = false;
   const crashListeners: Array<(c: Crash) => void> = [];
@@ -167,8 +170,8 @@ export function startQemu(o: BootOptions): Vm {
   const timer = setTimeout(() => ((timedOut = true), kill()), o.timeoutMs);
   const onExit = () => child.kill('SIGKILL');
   process.once('exit', onExit);
-  child.all!.setEncoding('utf8');
-  child.all!.on('data', (d: string) => {
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => {
     text += d;
     log.write(d);
     // Complete lines only: an excerpt cut mid-line would lose the panic reason.
@@ -177,10 +180,19 @@ export function startQemu(o: BootOptions): Vm {
       setTimeout(kill, 1000); // let the trace finish printing
     }
   });
+  child.stderr!.setEncoding('utf8');
+  let lineStart = true;
+  child.stderr!.on('data', (d: string) => {
+    stderr += d;
+    for (const piece of d.split(/(?<=\n)/)) {
+      log.write(lineStart ? `qemu: ${piece}` : piece);
+      lineStart = piece.endsWith('\n');
+    }
+  });
   const done = (async () => {
     try {
       const r = await child;
-      return { console: text, exitCode: r.exitCode, timedOut, crash: findCrash(text), ms: Date.now() - t0 };
+      return { console: text, stderr, exitCode: r.exitCode, timedOut, crash: findCrash(text), ms: Date.now() - t0 };
     } finally {
       clearTimeout(timer);
       process.removeListener('exit', onExit);
@@ -188,6 +200,35 @@ export function startQemu(o: BootOptions): Vm {
     }
   })();
   return { pid: child.pid, done, kill, console: () => text, onCrash: (fn) => crashListeners.push(fn) };
+}
+
+const lastLines = (text: string, n: number) =>
+  text
+    .split(/\r?\n/)
+    .map((l) => l.trimEnd())
+    .filter(Boolean)
+    .slice(-n);
+
+/**
+ * Why a guest ended (or never got going), from what it left: the kernel's
+ * crash report, QEMU's own error, the guest /init's last word, or the
+ * kernel's last console lines; then where the console log is.
+ */
+export function exitCause(r: Pick<BootResult, 'console' | 'stderr' | 'exitCode' | 'crash'>, consoleLog: string): string {
+  const where = `console: ${consoleLog}`;
+  if (r.crash) return `kernel ${r.crash.kind}:\n${r.crash.excerpt}\n${where}`;
+  const qemu = lastLines(r.stderr, 6);
+  if (r.exitCode !== 0 && qemu.length) return `${qemu.join('\n')}\n${where}`;
+  const lines = lastLines(r.console, 400);
+  let k = lines.length - 1;
+  while (k >= 0 && !/^reclaim-init: /.test(lines[k]!)) k--;
+  if (k >= 0) {
+    // The agent's own last words (a Node.js error, say) come just before init's.
+    const context = /agent exited/.test(lines[k]!) ? lines.slice(Math.max(0, k - 8), k) : [];
+    return [...context, lines[k]!, where].join('\n');
+  }
+  if (!lines.length) return `the kernel printed nothing on the console (ttyAMA0): is it a kernel for QEMU's arm64 virt machine, with CONFIG_SERIAL_AMBA_PL011_CONSOLE?\n${where}`;
+  return `the kernel's last lines:\n${lines.slice(-12).join('\n')}\n${where}`;
 }
 
 /** Boots and waits for the guest to power off (or crash, or time out). */

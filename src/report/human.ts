@@ -91,7 +91,8 @@ export function explainFailure(r: Result): string[] {
 
 export function humanReport(rep: RunReport): string {
   const out: string[] = [];
-  out.push(`kernel ${rep.kernel.release} (${rep.kernel.image ?? 'image ?'}), features: ${Object.entries(rep.features.interfaces ?? {}).map(([k, v]) => `${k}=${v ? 'yes' : 'no'}`).join(' ')}, swap ${rep.features.swap?.totalKb ?? 0} kB`);
+  if (rep.kernel.release) out.push(`kernel ${rep.kernel.release} (${rep.kernel.image ?? 'image ?'}), features: ${Object.entries(rep.features.interfaces ?? {}).map(([k, v]) => `${k}=${v ? 'yes' : 'no'}`).join(' ')}, swap ${rep.features.swap?.totalKb ?? 0} kB`);
+  else out.push(`kernel ${rep.kernel.image ?? 'image ?'}: no agent came up`);
   for (const r of rep.results) out.push(...wrappedResultLine(r));
   out.push('', ...groupTable(rep));
   for (const r of rep.results) {
@@ -100,6 +101,6 @@ export function humanReport(rep: RunReport): string {
   }
   const s = rep.summary;
   out.push('', `${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.error} errors${rep.interrupted ? ` (interrupted by ${rep.interrupted})` : ''}`);
-  out.push(`boot-to-agent-ready ${(rep.timings.bootMs / 1000).toFixed(2)} s, suite ${(rep.timings.suiteMs / 1000).toFixed(2)} s`);
+  if (rep.timings.bootMs) out.push(`boot-to-agent-ready ${(rep.timings.bootMs / 1000).toFixed(2)} s, suite ${(rep.timings.suiteMs / 1000).toFixed(2)} s`);
   return out.join('\n');
 }

@@ -1,0 +1,131 @@
+// The command line refuses every mistake before any work starts: one line
+// per mistake, exit status 2 (issue 10's table, and the rest of the options).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { packageRoot } from '../src/native.js';
+import { kernelImageProblem } from '../src/host/qemu.js';
+import { MEM_MIN_MIB, parseCommandLine, UsageError } from '../src/options.js';
+
+const CLI = join(packageRoot, 'dist', 'src', 'cli.js');
+
+function cli(...args: string[]) {
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, stderr: r.stderr, stdout: r.stdout, ms: Date.now() - t0 };
+}
+
+/** Refused at once with exit 2: no tool installed, nothing built or booted. */
+function refused(args: string[], message: RegExp): void {
+  const r = cli(...args);
+  assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
+  assert.match(r.stderr, message, args.join(' '));
+  assert.doesNotMatch(r.stderr, /\] (setup|kernel|image|run):/, `${args.join(' ')} started work:\n${r.stderr}`);
+  assert.ok(r.ms < 10_000, `${args.join(' ')} took ${r.ms} ms`);
+}
+
+function tmpFile(t: { after(fn: () => void): void }, name: string, data: Buffer | string): string {
+  const d = mkdtempSync(join(tmpdir(), 'reclaim-opt-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  writeFileSync(join(d, name), data);
+  return join(d, name);
+}
+
+/** A minimal arm64 Image header (Documentation/arch/arm64/booting.rst): magic at 0x38, flags at 0x30. */
+function arm64Header(flags = 0b1010n): Buffer {
+  const b = Buffer.alloc(4096);
+  b.writeUInt32LE(0x14000000, 0); // b stext
+  b.writeBigUInt64LE(flags, 0x30);
+  b.writeUInt32LE(0x644d5241, 0x38);
+  return b;
+}
+
+test('issue 10 rows: each mistake gets the message that says why, before any work', () => {
+  refused(['run', '--mem', '10'], new RegExp(`--mem 10: too small: the guest needs at least ${MEM_MIN_MIB} MiB`));
+  refused(['run', '--kernel', '/etc/passwd'], /--kernel \/etc\/passwd: not an arm64 kernel Image/);
+  refused(['run', '--smp', '0'], /--smp 0: want a whole number from 1 to 8/);
+  refused(['fuzz', '--runs', 'abc'], /--runs abc: want a whole number from 1 to/);
+  refused(['run', '--patches', '/nonexistent'], /--patches: no patch series at \/nonexistent/);
+});
+
+test('every mistake on one command line is named, one line each', () => {
+  const r = cli('run', '--mem', '1x', '--smp', '99', '--swap', '0', '--timeout', '-1', '--format', 'xml', '--seed', '3', '--bogus', 'extra');
+  assert.equal(r.code, 2);
+  const lines = r.stderr.trim().split('\n');
+  for (const re of [/unexpected argument 'extra'/, /unknown option --bogus/, /--seed does not apply to 'run' \(it is for: fuzz\)/, /--mem 1x: want a size in MiB/, /--smp 99:/, /--swap 0: want from 1M/, /--timeout -1: want seconds per step/, /--format xml: want one of human, json, ktap, junit/]) {
+    assert.equal(lines.filter((l) => re.test(l)).length, 1, `${re}\n${r.stderr}`);
+  }
+  assert.equal(lines.at(-1), "see 'reclaim-harness --help'");
+});
+
+test('option checks: ranges at both ends, values, paths and combinations', (t) => {
+  const problems = (...argv: string[]): string[] => {
+    try {
+      parseCommandLine(argv);
+      return [];
+    } catch (e) {
+      assert.ok(e instanceof UsageError, String(e));
+      return e.problems;
+    }
+  };
+  assert.deepEqual(problems('run', '--mem', String(MEM_MIN_MIB), '--smp', '1', '--swap', 'none', '--timeout', '1'), []);
+  assert.deepEqual(problems('run', '--mem', '1G', '--smp', '8', '--swap', '64G', '--timeout', '3600'), []);
+  assert.equal(problems('run', '--mem', String(MEM_MIN_MIB - 1)).length, 1);
+  assert.match(problems('run', '--mem', '100000G')[0]!, /more than this host's \d+ MiB/);
+  assert.equal(problems('run', '--smp', '9').length, 1);
+  assert.equal(problems('run', '--swap', '65G').length, 1);
+  assert.equal(problems('run', '--timeout', '3601').length, 1);
+  assert.equal(problems('fuzz', '--runs', '0').length, 1);
+  assert.deepEqual(problems('fuzz', '--parser-runs', '0', '--seed', '-5'), []);
+  assert.match(problems('fuzz', '--seed', '1.5')[0]!, /--seed 1.5: want a whole number/);
+  assert.match(problems('run', '--filter', '(')[0]!, /--filter \(: not a regular expression/);
+  assert.match(problems('run', '--filter', '^no-such-scenario$')[0]!, /matches none of the \d+ scenarios/);
+  assert.match(problems('mutants', '--only', '^zzz')[0]!, /--only \^zzz: matches no mutant/);
+  assert.match(problems('mutants', '--kernel', '/etc/passwd')[0]!, /--kernel does not apply to 'mutants'/);
+  assert.match(problems('run', '--mem')[0]!, /--mem needs a value/);
+  assert.deepEqual(problems('run', '--mem', '--smp', '2'), ['--mem needs a value']);
+  assert.match(problems('doctor', '--fix=yes')[0]!, /--fix takes no value/);
+  assert.match(problems('frobnicate')[0]!, /unknown command 'frobnicate'/);
+  assert.match(problems('kernel', '--profile', 'fast')[0]!, /--profile fast: want default or debug/);
+  assert.match(problems('cross-build', '--arch', 'riscv64')[0]!, /only cross-build architecture is arm64/);
+  assert.match(problems('run', '--kernel-src', '/nonexistent')[0]!, /--kernel-src \/nonexistent: no such directory/);
+  assert.match(problems('run', '--kernel-src', '/etc')[0]!, /not a kernel source tree/);
+  assert.match(problems('run', '--patches', '/etc/passwd')[0]!, /is a file; --patches takes a directory/);
+  assert.match(problems('run', '--patches', '/etc')[0]!, /no \*\.patch files in \/etc/);
+  assert.match(problems('fuzz', '--mutant', '/etc/passwd')[0]!, /not a patch/);
+  assert.match(problems('run', '--output', '/etc/passwd')[0]!, /exists and is not a directory/);
+  const image = tmpFile(t, 'Image', arm64Header());
+  assert.deepEqual(problems('run', '--kernel', image, '--format', 'ktap'), []);
+  assert.match(problems('run', '--kernel', image, '--patches', 'none')[0]!, /--kernel boots the given Image: --kernel-src and --patches do not apply/);
+  const parsed = parseCommandLine(['fuzz', '--runs', '7', '--mem', '2G', '--swap', '512M']).options;
+  assert.deepEqual([parsed.runs, parsed.memMiB, parsed.swap, parsed.smp, parsed.timeoutS], [7, 2048, 512, 2, undefined]);
+});
+
+test('kernelImageProblem tells an arm64 Image (plain or gzip) from what it is not', (t) => {
+  assert.equal(kernelImageProblem(tmpFile(t, 'Image', arm64Header())), undefined);
+  assert.equal(kernelImageProblem(tmpFile(t, 'vmlinuz', gzipSync(Buffer.concat([arm64Header(), Buffer.alloc(1 << 20, 7)])))), undefined);
+  assert.match(kernelImageProblem(tmpFile(t, 'be', arm64Header(0b1011n)))!, /big-endian/);
+  assert.match(kernelImageProblem(tmpFile(t, 'gz', gzipSync(Buffer.from('hello'))))!, /gzip-compressed, and inside: not an arm64 kernel Image/);
+  assert.match(kernelImageProblem(tmpFile(t, 'bad.gz', Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0x07, 0, 0])))!, /gzip data that does not decompress/);
+  const elf = Buffer.alloc(64);
+  elf.writeUInt32BE(0x7f454c46, 0);
+  elf[5] = 1; // little-endian
+  elf.writeUInt16LE(183, 18); // EM_AARCH64
+  assert.match(kernelImageProblem(tmpFile(t, 'vmlinux', elf))!, /an arm64 ELF \(vmlinux\?\); QEMU boots arch\/arm64\/boot\/Image/);
+  assert.match(kernelImageProblem(process.execPath)!, /an ELF file for machine \d+/);
+  const bz = Buffer.alloc(0x400);
+  bz.write('HdrS', 0x202, 'latin1');
+  assert.match(kernelImageProblem(tmpFile(t, 'bzImage', bz))!, /an x86 bzImage/);
+  const zboot = Buffer.alloc(0x100);
+  zboot.write('MZ', 0, 'latin1');
+  zboot.write('zimg', 4, 'latin1');
+  zboot.write('gzip', 0x18, 'latin1');
+  assert.match(kernelImageProblem(tmpFile(t, 'zboot', zboot))!, /EFI zboot image \(CONFIG_EFI_ZBOOT, gzip\)/);
+  assert.equal(kernelImageProblem('/nonexistent'), 'no such file');
+  assert.equal(kernelImageProblem('/etc'), 'not a regular file');
+  assert.match(kernelImageProblem(tmpFile(t, 'empty', ''))!, /no arm64 magic/);
+});
