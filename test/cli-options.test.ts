@@ -2,26 +2,16 @@
 // per mistake, exit status 2 (issue 10's table, and the rest of the options).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { packageRoot } from '../src/native.js';
+import { cli, scratchDir } from './helpers/cli.js';
 import { kernelImageProblem } from '../src/host/qemu.js';
 import { MEM_MIN_MIB, parseCommandLine, UsageError } from '../src/options.js';
 
-const CLI = join(packageRoot, 'dist', 'src', 'cli.js');
-
-function cli(...args: string[]) {
-  const t0 = Date.now();
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
-  return { code: r.status, stderr: r.stderr, stdout: r.stdout, ms: Date.now() - t0 };
-}
-
 /** Refused at once with exit 2: no tool installed, nothing built or booted. */
-function refused(args: string[], message: RegExp): void {
-  const r = cli(...args);
+async function refused(args: string[], message: RegExp): Promise<void> {
+  const r = await cli(args);
   assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
   assert.match(r.stderr, message, args.join(' '));
   assert.doesNotMatch(r.stderr, /\] (setup|kernel|image|run):/, `${args.join(' ')} started work:\n${r.stderr}`);
@@ -29,10 +19,9 @@ function refused(args: string[], message: RegExp): void {
 }
 
 function tmpFile(t: { after(fn: () => void): void }, name: string, data: Buffer | string): string {
-  const d = mkdtempSync(join(tmpdir(), 'reclaim-opt-'));
-  t.after(() => rmSync(d, { recursive: true, force: true }));
-  writeFileSync(join(d, name), data);
-  return join(d, name);
+  const path = join(scratchDir(t, 'reclaim-opt-'), name);
+  writeFileSync(path, data);
+  return path;
 }
 
 /** A minimal arm64 Image header (Documentation/arch/arm64/booting.rst): magic at 0x38, flags at 0x30. */
@@ -44,16 +33,16 @@ function arm64Header(flags = 0b1010n): Buffer {
   return b;
 }
 
-test('issue 10 rows: each mistake gets the message that says why, before any work', () => {
-  refused(['run', '--mem', '10'], new RegExp(`--mem 10: too small: the guest needs at least ${MEM_MIN_MIB} MiB`));
-  refused(['run', '--kernel', '/etc/passwd'], /--kernel \/etc\/passwd: not an arm64 kernel Image/);
-  refused(['run', '--smp', '0'], /--smp 0: want a whole number from 1 to 8/);
-  refused(['fuzz', '--runs', 'abc'], /--runs abc: want a whole number from 1 to/);
-  refused(['run', '--patches', '/nonexistent'], /--patches: no patch series at \/nonexistent/);
+test('issue 10 rows: each mistake gets the message that says why, before any work', async () => {
+  await refused(['run', '--mem', '10'], new RegExp(`--mem 10: too small: the guest needs at least ${MEM_MIN_MIB} MiB`));
+  await refused(['run', '--kernel', '/etc/passwd'], /--kernel \/etc\/passwd: not an arm64 kernel Image/);
+  await refused(['run', '--smp', '0'], /--smp 0: want a whole number from 1 to 8/);
+  await refused(['fuzz', '--runs', 'abc'], /--runs abc: want a whole number from 1 to/);
+  await refused(['run', '--patches', '/nonexistent'], /--patches: no patch series at \/nonexistent/);
 });
 
-test('every mistake on one command line is named, one line each', () => {
-  const r = cli('run', '--mem', '1x', '--smp', '99', '--swap', '0', '--timeout', '-1', '--format', 'xml', '--seed', '3', '--bogus', 'extra');
+test('every mistake on one command line is named, one line each', async () => {
+  const r = await cli(['run', '--mem', '1x', '--smp', '99', '--swap', '0', '--timeout', '-1', '--format', 'xml', '--seed', '3', '--bogus', 'extra']);
   assert.equal(r.code, 2);
   const lines = r.stderr.trim().split('\n');
   for (const re of [/unexpected argument 'extra'/, /unknown option --bogus/, /--seed does not apply to 'run' \(it is for: fuzz\)/, /--mem 1x: want a size in MiB/, /--smp 99:/, /--swap 0: want from 1M/, /--timeout -1: want seconds per step/, /--format xml: want one of human, json, ktap, junit/]) {

@@ -2,38 +2,17 @@
 // error, or the kernel's last lines, with the console log's path.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../src/native.js';
 import { Guest, GuestError } from '../src/host/guest.js';
 import { prepare } from '../src/host/run.js';
 import type { RunReport } from '../src/report/json.js';
 import { debianCloudKernel } from './helpers/distro-kernel.js';
-
-const CLI = join(packageRoot, 'dist', 'src', 'cli.js');
-
-function outDir(t: { after(fn: () => void): void }): string {
-  const d = mkdtempSync(join(tmpdir(), 'reclaim-end-'));
-  t.after(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { scratchDir, cli } from './helpers/cli.js';
 
 test("run --kernel on Debian's cloud kernel (zram is a module there) prints /init's reason", async (t) => {
   const { pkg, vmlinuz } = await debianCloudKernel();
-  const dir = outDir(t);
+  const dir = scratchDir(t, 'reclaim-end-');
   const r = await cli(['run', '--kernel', vmlinuz, '--output', dir]);
   assert.equal(r.code, 1, r.stderr);
   const log = join(dir, 'console.log');
@@ -47,7 +26,7 @@ test("run --kernel on Debian's cloud kernel (zram is a module there) prints /ini
 
 test("a guest QEMU will not start gives QEMU's own message", async (t) => {
   const { kernel, image } = await prepare({ patches: 'none' });
-  const dir = outDir(t);
+  const dir = scratchDir(t, 'reclaim-end-');
   await assert.rejects(Guest.start({ kernel: kernel.image, initrd: image.initrd, outDir: dir, memMiB: 10, timeoutMs: 30_000 }), (e: GuestError) => {
     assert.equal(e.code, 'EGUESTEXIT');
     assert.match(e.message, /QEMU exited \(1\)[^]*: qemu-system-aarch64: [^\n]+\nconsole: /);
@@ -58,7 +37,7 @@ test("a guest QEMU will not start gives QEMU's own message", async (t) => {
 
 test('a kernel that prints nothing: the boot timeout says so', async (t) => {
   const { image } = await prepare({ patches: 'none' });
-  const dir = outDir(t);
+  const dir = scratchDir(t, 'reclaim-end-');
   // An arm64 Image header over an endless loop (b .): QEMU boots it, nothing happens.
   const fake = Buffer.alloc(1 << 16);
   fake.writeUInt32LE(0x14000000, 0);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/native.js';
@@ -11,27 +11,11 @@ import { Guest, GuestError } from '../src/host/guest.js';
 import { prepare } from '../src/host/run.js';
 import type { RunReport } from '../src/report/json.js';
 import { suite } from '../src/suite/index.js';
+import { cli, scratchDir } from './helpers/cli.js';
 
 const CLI = join(packageRoot, 'dist', 'src', 'cli.js');
 /** Scenarios that need an interface only the patch series adds. */
 const PATCHED_ONLY = new Set(suite.filter((s) => s.needs.feature && s.needs.feature !== 'process-mrelease').map((s) => s.id));
-
-function outDir(t: { after(fn: () => void): void }): string {
-  const d = mkdtempSync(join(tmpdir(), 'reclaim-run-'));
-  t.after(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const qemuFor = (dir: string) => {
   try {
@@ -42,7 +26,7 @@ const qemuFor = (dir: string) => {
 };
 
 test('run on the patched kernel: every scenario passes, exit 0, logs kept', async (t) => {
-  const dir = outDir(t);
+  const dir = scratchDir(t, 'reclaim-run-');
   const r = await cli(['run', '--format', 'json', '--output', dir]);
   const rep = JSON.parse(r.stdout) as RunReport;
   const bad = rep.results.filter((x) => x.status !== 'pass');
@@ -54,7 +38,7 @@ test('run on the patched kernel: every scenario passes, exit 0, logs kept', asyn
 });
 
 test('run --patches none: patched interfaces SKIP with the reason, upstream scenarios PASS', async (t) => {
-  const dir = outDir(t);
+  const dir = scratchDir(t, 'reclaim-run-');
   const r = await cli(['run', '--patches', 'none', '--format', 'json', '--output', dir]);
   const rep = JSON.parse(r.stdout) as RunReport;
   assert.equal(r.code, 0, r.stderr.slice(-3000));
@@ -66,7 +50,7 @@ test('run --patches none: patched interfaces SKIP with the reason, upstream scen
 });
 
 test('a kernel panic (sysrq-c) is reported within the step timeout, with the panic excerpt', async (t) => {
-  const dir = outDir(t);
+  const dir = scratchDir(t, 'reclaim-run-');
   const { kernel, image } = await prepare({ patches: 'none' });
   const guest = await Guest.start({ kernel: kernel.image, initrd: image.initrd, outDir: dir, timeoutMs: 60_000 });
   t.after(() => guest.kill());
@@ -85,7 +69,7 @@ test('a kernel panic (sysrq-c) is reported within the step timeout, with the pan
 });
 
 test('SIGINT during a run stops QEMU, removes temporary files and keeps partial results', async (t) => {
-  const dir = outDir(t);
+  const dir = scratchDir(t, 'reclaim-run-');
   const before = new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('reclaim-guest-')));
   const p = spawn(process.execPath, [CLI, 'run', '--patches', 'none', '--output', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

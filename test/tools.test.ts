@@ -3,21 +3,19 @@
 // PATH is a shadow of the real one with the tool left out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { packageRoot } from '../src/native.js';
 import { missingFor, onPath, requirements } from '../src/host/doctor.js';
 import type { RunReport } from '../src/report/json.js';
+import { cli, scratchDir } from './helpers/cli.js';
 
 const NOBODY = 65534;
 
 /** A directory of links to every command on path except the hidden ones. */
 function shadowPath(t: { after(fn: () => void): void }, hide: string[], path = process.env.PATH ?? ''): string {
-  const dir = mkdtempSync(join(tmpdir(), 'reclaim-path-'));
+  const dir = scratchDir(t, 'reclaim-path-');
   chmodSync(dir, 0o755);
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
   for (const d of path.split(delimiter)) {
     if (!d || !existsSync(d)) continue;
     for (const name of readdirSync(d)) {
@@ -26,17 +24,6 @@ function shadowPath(t: { after(fn: () => void): void }, hide: string[], path = p
     }
   }
   return dir;
-}
-
-function cli(cwd: string, args: string[], env: NodeJS.ProcessEnv, uid?: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [join(cwd, 'dist', 'src', 'cli.js'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], ...(uid === undefined ? {} : { uid, gid: uid }) });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 test('every requirement is found by what it provides', () => {
@@ -48,24 +35,22 @@ test('every requirement is found by what it provides', () => {
 
 test('run as a user with mkfs.ext4 missing names it and how to get it, before any work', async (t) => {
   // uid nobody needs a copy it can read (the checkout may sit under /root).
-  const copy = mkdtempSync(join(tmpdir(), 'reclaim-nobody-cli-'));
+  const copy = scratchDir(t, 'reclaim-nobody-cli-');
   chmodSync(copy, 0o755);
-  t.after(() => rmSync(copy, { recursive: true, force: true }));
   for (const d of ['dist', 'node_modules', 'qemu', 'package.json']) cpSync(join(packageRoot, d), join(copy, d), { recursive: true });
   // root's own PATH entries (pyenv's shims, say) are out of nobody's reach
   const path = shadowPath(t, ['mkfs.ext4'], (process.env.PATH ?? '').split(delimiter).filter((d) => !d.startsWith('/root/')).join(delimiter));
   const home = join(copy, 'home');
   mkdirSync(home);
   chmodSync(home, 0o777);
-  const r = await cli(copy, ['run', '--output', join(home, 'out')], { PATH: path, HOME: home }, NOBODY);
+  const r = await cli(['run', '--output', join(home, 'out')], { root: copy, env: { PATH: path, HOME: home }, uid: NOBODY });
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /^reclaim-harness: missing mkfs\.ext4 \(e2fsprogs: the guest's ext4 scratch disk\); as root run: apt-get install -y e2fsprogs$/m);
   assert.doesNotMatch(r.stderr, /\] (kernel|image|run):/);
 });
 
 test('run as root with mkfs.ext4 missing installs e2fsprogs with apt-get, says so in one line, and goes on', async (t) => {
-  const calls = join(mkdtempSync(join(tmpdir(), 'reclaim-apt-')), 'calls');
-  t.after(() => rmSync(join(calls, '..'), { recursive: true, force: true }));
+  const calls = join(scratchDir(t, 'reclaim-apt-'), 'calls');
   const mkfs = onPath('mkfs.ext4');
   assert.ok(mkfs, 'mkfs.ext4 on PATH');
   // Stands in for apt-get so the test can take the tool away and give it back;
@@ -76,9 +61,8 @@ test('run as root with mkfs.ext4 missing installs e2fsprogs with apt-get, says s
     `#!/bin/sh\necho "$*" >> ${calls}\ncase "$*" in *install*e2fsprogs*) ln -sf ${mkfs} ${join(dir, 'mkfs.ext4')} ;; esac\n`,
     { mode: 0o755 },
   );
-  const out = mkdtempSync(join(tmpdir(), 'reclaim-run-'));
-  t.after(() => rmSync(out, { recursive: true, force: true }));
-  const r = await cli(packageRoot, ['run', '--filter', '^madvise\\.pageout\\.file$', '--format', 'json', '--output', out], { ...process.env, PATH: dir });
+  const out = scratchDir(t, 'reclaim-run-');
+  const r = await cli(['run', '--filter', '^madvise\\.pageout\\.file$', '--format', 'json', '--output', out], { env: { ...process.env, PATH: dir } });
   const setup = r.stderr.split('\n').filter((l) => /\] setup: installing/.test(l));
   assert.deepEqual(setup.map((l) => l.replace(/^\[\s*[\d.]+s\] /, '')), ["setup: installing e2fsprogs (the guest's ext4 scratch disk) with apt-get"], r.stderr);
   assert.deepEqual(readFileSync(calls, 'utf8').trim().split('\n'), ['-q update', '-q install -y e2fsprogs']);

@@ -84,6 +84,9 @@ export async function ensureTools(needs: readonly Need[]): Promise<string[]> {
   const addArch = await foreignArchMissing(needs);
   if (!missing.length && !addArch) return [];
   const pkgs = missing.map((r) => r.pkg);
+  if (!onPath('apt-get')) {
+    throw new Error(`missing ${describe(missing)}${addArch ? ` and dpkg architecture ${GUEST_ARCH}` : ''}; this host has no apt-get: install them with its package manager`);
+  }
   if (process.getuid?.() !== 0) {
     const steps = [...(addArch ? [`dpkg --add-architecture ${GUEST_ARCH}`, 'apt-get update'] : []), ...(pkgs.length ? [`apt-get install -y ${pkgs.join(' ')}`] : [])];
     throw new Error(`missing ${missing.length ? describe(missing) : `dpkg architecture ${GUEST_ARCH} (the guest's Debian packages)`}; as root run: ${steps.join(' && ')}`);
