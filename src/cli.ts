@@ -16,6 +16,7 @@ commands:
       --kernel IMAGE  use this Image instead of building one
       --kernel-src DIR, --patches DIR|none   as for 'kernel'
       --filter REGEX  scenarios whose id matches
+      --repeat N      the suite N times in one boot (1-1000); lists every scenario whose verdict changed
       --mem MiB (1024; 384 up to this host's memory)  --smp N (2; 1-8)
       --swap SIZE|none (256M of zram)  --timeout SECONDS (60 per step; 1-3600)
       --format human|json|ktap|junit   what to print on stdout at the end (human)
@@ -76,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
   });
   switch (command) {
     case 'run':
-      return run({ ...guest(60, 'out/run'), filter: o.filter, format: o.format });
+      return run({ ...guest(60, 'out/run'), filter: o.filter, format: o.format, repeat: o.repeat });
     case 'mutants':
       return runMutants({ ...guest(20, 'out/mutants'), only: o.only, filter: o.filter });
     case 'fuzz':

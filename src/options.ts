@@ -37,6 +37,7 @@ const SPECS = {
   swap: { type: 'string', commands: GUEST },
   timeout: { type: 'string', commands: GUEST },
   format: { type: 'string', commands: ['run'] },
+  repeat: { type: 'string', commands: ['run'] },
   output: { type: 'string', commands: ['run', 'mutants', 'fuzz'] },
   fix: { type: 'boolean', commands: ['doctor'] },
   json: { type: 'boolean', commands: ['doctor', 'kernel', 'cross-build'] },
@@ -69,6 +70,7 @@ export interface Options {
   /** per step; the command's own default when not given */
   timeoutS?: number;
   format: Format;
+  repeat: number;
   output?: string;
   fix: boolean;
   json: boolean;
@@ -142,7 +144,7 @@ export function parseCommandLine(argv: string[]): Parsed {
   const check = (n: Name, p: string | undefined) => p && problems.push(`--${n} ${str(n)}: ${p}`);
 
   const hostMiB = Math.floor(totalmem() / 1048576);
-  const o: Options = { profile: 'default', seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', fix: values.fix === true, json: values.json === true, arch: 'arm64' };
+  const o: Options = { profile: 'default', seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', repeat: 1, fix: values.fix === true, json: values.json === true, arch: 'arm64' };
   let v: string | undefined;
   if ((v = str('mem')) !== undefined) {
     const mib = parseMiB(v);
@@ -170,6 +172,11 @@ export function parseCommandLine(argv: string[]): Parsed {
   if ((v = str('format')) !== undefined) {
     if ((formats as readonly string[]).includes(v)) o.format = v as Format;
     else problems.push(`--format ${v}: want one of ${formats.join(', ')}`);
+  }
+  if ((v = str('repeat')) !== undefined) {
+    const [n, p] = wholeNumber(v, '--repeat', 1, 1000);
+    if (p) problems.push(p);
+    else o.repeat = n;
   }
   if ((v = str('profile')) !== undefined) {
     if (v === 'default' || v === 'debug') o.profile = v;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot } from '../src/native.js';
 import { cacheDir, hashOf, publishDir, withLock } from '../src/host/cache.js';
-import { humanReport } from '../src/report/human.js';
+import { humanReport, resultLine } from '../src/report/human.js';
 import { summarize, type RunReport } from '../src/report/json.js';
 import { ktapName, ktapReport } from '../src/report/ktap.js';
 import { junitReport } from '../src/report/junit.js';
@@ -264,4 +264,13 @@ test('human: a long reason wraps under its result line', () => {
   assert.ok(i > 0 && !lines[i]!.includes('word0'), text);
   assert.equal(lines.slice(i + 1, i + 4).join(' ').replace(/\s+/g, ' ').trim(), long);
   for (const l of lines.slice(1)) assert.ok(l.length <= 100, l);
+});
+
+test('human: --repeat lists each scenario whose verdict changed, and the retries', () => {
+  const rep: RunReport = { ...report, repeat: { rounds: 3, of: 3, retried: 2, changed: [{ id: 'reclaim.anon', verdicts: ['pass', 'fail', 'pass'], reason: 'page 3 lost' }] } };
+  const text = humanReport(rep);
+  assert.match(text, /\n3 of 3 rounds in one boot: 1 scenario\(s\) changed verdict; 2 scenario run\(s\) needed another try to reach a precondition\n {2}reclaim\.anon {29}pass fail pass: page 3 lost\n/);
+  assert.match(humanReport({ ...report, repeat: { rounds: 10, of: 10, retried: 0, changed: [] } }), /10 of 10 rounds in one boot: no scenario changed verdict/);
+  assert.doesNotMatch(humanReport(report), /rounds in one boot/);
+  assert.match(resultLine({ id: 'mrelease.x', status: 'pass', durationMs: 5, retried: ['precondition not reached: z'] }), /PASS {2}mrelease\.x +5 ms {2}\(1 earlier try did not reach the precondition\)$/);
 });

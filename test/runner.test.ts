@@ -2,8 +2,10 @@
 // but does not show is a FAIL; one it was not built with is a SKIP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { builtFeatures, runSuite } from '../src/suite/runner.js';
-import type { Guest } from '../src/host/guest.js';
+import { builtFeatures, foldRounds, runSuite } from '../src/suite/runner.js';
+import { GuestError, type Guest } from '../src/host/guest.js';
+import { notDying } from '../src/suite/trace.js';
+import { Mismatch, PreconditionError, type Result } from '../src/suite/types.js';
 import type { Scenario } from '../src/suite/types.js';
 
 const features = {
@@ -42,6 +44,71 @@ test('order: swap-off scenarios last after one swapoff, as_user scenarios late; 
   const res = await runSuite(guest, list);
   assert.deepEqual(res.map((r) => r.id), ['any', 'on', 'user', 'off1', 'off2']);
   assert.deepEqual(seen, [['any', true], ['on', true], ['user', true], ['off1', false], ['off2', false]]);
-  assert.deepEqual(reqs.filter(([op]) => op === 'swap'), [['swap', { on: false }]], 'one swapoff');
+  assert.deepEqual(reqs.filter(([op]) => op === 'swap'), [['swap', { on: false }], ['swap', { on: true }]], 'one swapoff, and swap back on at the end');
   assert.ok(reqs.findIndex(([op]) => op === 'as_user') < reqs.findIndex(([op]) => op === 'swap'), 'workers started before the suite');
+});
+
+test('foldRounds: the worst verdict of each scenario, and the ones that changed', () => {
+  const r = (id: string, status: Result['status'], reason?: string): Result => ({ id, status, reason, durationMs: 1 });
+  const { results, changed } = foldRounds([
+    [r('a', 'pass'), r('b', 'pass'), r('c', 'skip', 'no swap'), r('d', 'fail', 'x')],
+    [r('a', 'pass'), r('b', 'fail', 'lost page'), r('c', 'skip', 'no swap'), r('d', 'fail', 'x')],
+    [r('a', 'pass'), r('b', 'pass'), r('c', 'skip', 'no swap')],
+  ]);
+  assert.deepEqual(results.map((x) => [x.id, x.status, x.reason]), [['a', 'pass', undefined], ['b', 'fail', 'lost page'], ['c', 'skip', 'no swap'], ['d', 'fail', 'x']]);
+  assert.deepEqual(changed, [
+    { id: 'b', verdicts: ['pass', 'fail', 'pass'], reason: 'lost page' },
+    { id: 'd', verdicts: ['fail', 'fail', 'error'], reason: 'x' },
+  ]);
+  assert.deepEqual(foldRounds([[r('a', 'pass')]]).changed, []);
+});
+
+test('cleanup waits for killed subjects to let go of their memory; one that will not is an ERROR', async () => {
+  const batches: Array<Array<{ op: string }>> = [];
+  const guest = (stuck: boolean) =>
+    ({
+      features,
+      alive: true,
+      request: async (op: string) => (op === 'spawn' ? { pid: 42, pidfd: 7 } : {}),
+      batch: async (reqs: Array<{ op: string }>) => (batches.push(reqs), reqs.map((q) => (q.op === 'await_state' && stuck ? new GuestError('await_state', 'ETIMEDOUT', 0, 'pid 42 is in state S') : {}))),
+    }) as unknown as Guest;
+  const spawns: Scenario = { id: 's', title: 's', needs: {}, run: async (ctx) => void (await ctx.spawn()) };
+  assert.deepEqual((await runSuite(guest(false), [spawns])).map((x) => x.status), ['pass']);
+  assert.deepEqual(batches.map((b) => b.map((q) => q.op)), [['close', 'kill'], ['await_state']]);
+  assert.deepEqual(batches[1], [{ op: 'await_state', pid: 42, states: 'ZX-', timeoutMs: 5000 }]);
+  const [stuck] = await runSuite(guest(true), [spawns]);
+  assert.equal(stuck!.status, 'error');
+  assert.match(stuck!.reason!, /^cleanup: await_state: ETIMEDOUT: pid 42 is in state S/);
+});
+
+test('notDying: a SIGKILLed process is dying while SIGKILL is pending and it is no zombie', () => {
+  const status = (state: string, sig: string, shd: string) => `Name:\tsubject\nState:\t${state}\nSigPnd:\t${sig}\nShdPnd:\t${shd}\n`;
+  assert.equal(notDying(status('S (sleeping)', '0000000000000100', '0000000000000100')), undefined);
+  assert.equal(notDying(status('R (running)', '0000000000000000', '0000000000000100')), undefined);
+  assert.equal(notDying(status('S (sleeping)', '0000000000000000', '0000000000000000')), 'no SIGKILL is pending (state S)');
+  assert.equal(notDying(status('S (sleeping)', '0000000000000080', '0000000000000200')), 'no SIGKILL is pending (state S)');
+  assert.equal(notDying(status('Z (zombie)', '0000000000000100', '0000000000000100')), 'it is already in state Z');
+  assert.equal(notDying(undefined), 'it is gone');
+});
+
+test('a precondition not reached is tried again (3 tries in all), never a verdict by itself', async () => {
+  let tries = 0;
+  const flaky = (failFirst: number, then?: Error): Scenario => ({
+    id: `f${failFirst}`,
+    title: 'f',
+    needs: {},
+    run: async () => {
+      if (++tries <= failFirst) throw new PreconditionError(`precondition not reached: try ${tries}`);
+      if (then) throw then;
+    },
+  });
+  const once = async (sc: Scenario) => ((tries = 0), (await runSuite(fakeGuest, [sc]))[0]!);
+  const ok = await once(flaky(2));
+  assert.deepEqual([ok.status, ok.retried, tries], ['pass', ['precondition not reached: try 1', 'precondition not reached: try 2'], 3]);
+  const never = await once(flaky(5));
+  assert.deepEqual([never.status, never.reason, never.retried?.length, tries], ['error', 'precondition not reached: try 3', 2, 3]);
+  const fails = await once(flaky(1, new Mismatch('page lost')));
+  assert.deepEqual([fails.status, fails.reason, fails.retried], ['fail', 'page lost', ['precondition not reached: try 1']]);
+  const plain = await once(flaky(0, new Mismatch('page lost')));
+  assert.deepEqual([plain.status, plain.retried, tries], ['fail', undefined, 1], 'a FAIL is not tried again');
 });

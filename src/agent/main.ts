@@ -163,6 +163,16 @@ function observe(r: Req) {
   return out;
 }
 
+/** The state letter of /proc/PID/stat (after the last ')'), or '-' when there is no such process. */
+function procState(pid: number): string {
+  try {
+    const t = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return t.slice(t.lastIndexOf(')') + 2, t.lastIndexOf(')') + 3);
+  } catch {
+    return '-';
+  }
+}
+
 const ops: Record<string, Op> = {
   features,
   ping: () => ({ pong: true }),
@@ -236,6 +246,21 @@ const ops: Record<string, Op> = {
   },
   forget: (r) => (subjects.get(Number(r.pid))?.close(), subjects.delete(Number(r.pid)), {}),
   kill: (r) => (process.kill(Number(r.pid), String(r.signal ?? 'SIGKILL') as NodeJS.Signals), {}),
+  /**
+   * Waits until pid is in one of states (/proc/PID/stat letters; '-' for no
+   * such process): its state and how long that took, or ETIMEDOUT.
+   */
+  await_state: async (r) => {
+    const pid = Number(r.pid);
+    const want = String(r.states);
+    const t0 = Date.now();
+    for (;;) {
+      const state = procState(pid);
+      if (want.includes(state)) return { state, ms: Date.now() - t0 };
+      if (Date.now() - t0 > Number(r.timeoutMs ?? 5000)) throw Object.assign(new Error(`pid ${pid} is in state ${state}, not one of ${want}, after ${Date.now() - t0} ms`), { code: 'ETIMEDOUT' });
+      await new Promise((res) => setTimeout(res, 1));
+    }
+  },
   read: (r) => ({ text: readFileSync(String(r.path), 'latin1') }),
   stat: (r) => {
     const st = statSync(String(r.path));

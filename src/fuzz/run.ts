@@ -13,7 +13,7 @@ import { prepare, type RunOptions } from '../host/run.js';
 import { parseReclaim, parseShrinkmem } from '../model/parse.js';
 import type { Step } from '../model/state.js';
 import { Ctx, type Features } from '../suite/ctx.js';
-import { prepareGuest } from '../suite/runner.js';
+import { attempts, prepareGuest } from '../suite/runner.js';
 import { runTrace } from '../suite/trace.js';
 import { Mismatch, type Finding } from '../suite/types.js';
 import { realize, sequence, type Raw } from './gen.js';
@@ -127,19 +127,13 @@ export async function fuzz(o: FuzzOptions): Promise<number> {
       const run = ++report.runs;
       if (run % 25 === 0 && !last) progress('fuzz', `${run}/${o.runs} sequences, no mismatch`);
       const steps = realize(raw, { hugetlb: features.hugepages.total > 0 });
-      const ctx = new Ctx(guest, features, swapOn);
-      try {
-        await runTrace(ctx, steps);
-        return true;
-      } catch (e) {
-        failures++;
-        const guestLost = !guest.alive;
-        last = { kind: guestLost || !(e instanceof Mismatch) ? 'guest' : 'mismatch', run, raw: [...raw], steps, findings: e instanceof Mismatch ? e.findings : [], message: (e as Error).message };
-        if (failures === 1) progress('fuzz', `run ${run}: ${last.message.split('\n')[0]}; shrinking`);
-        return guestLost; // a lost guest cannot be shrunk against: report the sequence as it is
-      } finally {
-        if (guest.alive) await ctx.finish().catch(() => undefined);
-      }
+      const { error: e } = await attempts(guest, () => new Ctx(guest, features, swapOn), async (ctx) => void (await runTrace(ctx, steps)));
+      if (e === undefined) return true;
+      failures++;
+      const guestLost = !guest.alive;
+      last = { kind: guestLost || !(e instanceof Mismatch) ? 'guest' : 'mismatch', run, raw: [...raw], steps, findings: e instanceof Mismatch ? e.findings : [], message: (e as Error).message };
+      if (failures === 1) progress('fuzz', `run ${run}: ${last.message.split('\n')[0]}; shrinking`);
+      return guestLost; // a lost guest cannot be shrunk against: report the sequence as it is
     });
     await fc.check(property, { seed: o.seed, numRuns: o.runs, endOnFailure: false });
     if (last) {

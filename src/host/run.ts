@@ -8,7 +8,7 @@ import { buildImage } from './image.js';
 import { Guest, GuestError, makeScratchDisk } from './guest.js';
 import { interactive } from './qemu.js';
 import { progress } from './log.js';
-import { builtFeatures, runSuite, selectScenarios } from '../suite/runner.js';
+import { builtFeatures, foldRounds, runSuite, selectScenarios } from '../suite/runner.js';
 import { suite } from '../suite/index.js';
 import { humanReport, resultLine } from '../report/human.js';
 import { summarize, type RunReport } from '../report/json.js';
@@ -29,6 +29,8 @@ export interface RunOptions {
   /** no per-result lines and no report on stdout (the files are still written) */
   quiet?: boolean;
   filter?: string;
+  /** the suite this many times in one boot; verdicts that change are listed */
+  repeat?: number;
   memMiB: number;
   smp: number;
   swap: number | 'none';
@@ -68,6 +70,10 @@ export async function run(o: RunOptions): Promise<number> {
   if (!scenarios.length) throw new Error(`--filter ${o.filter} matches no scenario`);
 
   const { kernel, image } = await prepare(o);
+  const repeat = o.repeat ?? 1;
+  const rounds: Result[][] = [];
+  /** guest.boot and guest.shutdown: about the run, not a scenario */
+  const runErrors: Result[] = [];
   const results: Result[] = [];
   const report: RunReport = {
     kernel: { image: kernel.image, cacheKey: kernel.cacheKey, patches: o.kernel ? undefined : o.patches ?? 'default' },
@@ -77,6 +83,9 @@ export async function run(o: RunOptions): Promise<number> {
     timings: { bootMs: 0, suiteMs: 0 },
   };
   const save = () => {
+    const folded = foldRounds(rounds);
+    results.splice(0, results.length, ...folded.results, ...runErrors);
+    if (repeat > 1) report.repeat = { rounds: rounds.length, of: repeat, changed: folded.changed, retried: rounds.flat().filter((r) => r.retried?.length).length };
     report.summary = summarize(results);
     writeFileSync(join(outDir, 'results.json'), JSON.stringify(report, null, 2) + '\n');
   };
@@ -98,7 +107,7 @@ export async function run(o: RunOptions): Promise<number> {
     } catch (e) {
       if (!(e instanceof GuestError)) throw e;
       // The reports still say so: a dashboard shows the boot as an ERROR.
-      results.push({ id: 'guest.boot', status: 'error', reason: e.message, durationMs: 0 });
+      runErrors.push({ id: 'guest.boot', status: 'error', reason: e.message, durationMs: 0 });
       process.stderr.write(`reclaim-harness: the guest did not come up: ${e.message}\n`);
     }
     if (guest) await suiteOn(guest);
@@ -114,23 +123,33 @@ export async function run(o: RunOptions): Promise<number> {
     report.kernel.release = (guest.features.kernel as { release: string }).release;
     report.kernel.version = (guest.features.kernel as { version: string }).version;
     report.timings.bootMs = guest.bootMs;
-    progress('run', `agent ready after ${(guest.bootMs / 1000).toFixed(2)} s; ${scenarios.length} scenario(s)`);
+    progress('run', `agent ready after ${(guest.bootMs / 1000).toFixed(2)} s; ${scenarios.length} scenario(s)${repeat > 1 ? `, ${repeat} rounds` : ''}`);
     const t0 = Date.now();
     const built = kernel.config ? builtFeatures(readFileSync(kernel.config, 'utf8')) : new Set<never>();
-    await runSuite(
-      guest,
-      scenarios,
-      (r) => {
-        results.push(r);
-        if (o.format === 'human' && !o.quiet) process.stderr.write(resultLine(r) + '\n');
-        save();
-      },
-      built,
-    );
+    for (let k = 1; k <= repeat && guest.alive; k++) {
+      const round: Result[] = [];
+      rounds.push(round);
+      const r0 = Date.now();
+      await runSuite(
+        guest,
+        scenarios,
+        (r) => {
+          round.push(r);
+          // Every line in one round; later rounds name only what did not pass.
+          if (o.format === 'human' && !o.quiet && (k === 1 || r.status === 'fail' || r.status === 'error')) process.stderr.write((repeat > 1 ? `[${k}/${repeat}] ` : '') + resultLine(r) + '\n');
+          save();
+        },
+        built,
+      );
+      if (repeat > 1) {
+        const s = summarize(round);
+        progress('run', `round ${k}/${repeat}: ${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error in ${((Date.now() - r0) / 1000).toFixed(1)} s; ${report.repeat!.changed.length} scenario(s) changed verdict so far`);
+      }
+    }
     report.timings.suiteMs = Date.now() - t0;
     const end = await guest.stop();
     if (end.crash && !results.some((r) => r.status === 'error')) {
-      results.push({ id: 'guest.shutdown', status: 'error', reason: `kernel ${end.crash.kind} during shutdown:\n${end.crash.excerpt}`, durationMs: 0 });
+      runErrors.push({ id: 'guest.shutdown', status: 'error', reason: `kernel ${end.crash.kind} during shutdown:\n${end.crash.excerpt}`, durationMs: 0 });
     }
   }
 

@@ -8,7 +8,8 @@ const WIDTH = 100;
 
 export function resultLine(r: Result): string {
   const first = r.reason?.split('\n')[0];
-  return `${MARK[r.status].padEnd(5)} ${r.id.padEnd(40)} ${String(r.durationMs).padStart(6)} ms${first ? `  ${first}` : ''}`;
+  const retried = r.retried?.length ? `  (${r.retried.length} earlier tr${r.retried.length > 1 ? 'ies' : 'y'} did not reach the precondition)` : '';
+  return `${MARK[r.status].padEnd(5)} ${r.id.padEnd(40)} ${String(r.durationMs).padStart(6)} ms${first ? `  ${first}` : ''}${retried}`;
 }
 
 /** Text on one line: line breaks become ' / ', other control characters spaces. */
@@ -98,6 +99,11 @@ export function humanReport(rep: RunReport): string {
   for (const r of rep.results) {
     if (r.status === 'fail') out.push('', ...explainFailure(r));
     else if (r.status === 'error' && r.reason?.includes('\n')) out.push('', `ERROR ${r.id}:`, r.reason);
+  }
+  if (rep.repeat) {
+    const c = rep.repeat.changed;
+    out.push('', `${rep.repeat.rounds} of ${rep.repeat.of} rounds in one boot: ${c.length ? `${c.length} scenario(s) changed verdict` : 'no scenario changed verdict'}; ${rep.repeat.retried} scenario run(s) needed another try to reach a precondition`);
+    for (const x of c) out.push(...wrap(`  ${x.id.padEnd(40)} `, `${x.verdicts.join(' ')}${x.reason ? `: ${oneLine(x.reason)}` : ''}`, 43));
   }
   const s = rep.summary;
   out.push('', `${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.error} errors${rep.interrupted ? ` (interrupted by ${rep.interrupted})` : ''}`);

@@ -1,5 +1,6 @@
 // The JSON results document (results.json and --format json), and the
 // grouping the other reports share.
+import type { VerdictChange } from '../suite/runner.js';
 import { groupOf, type Result } from '../suite/types.js';
 
 export interface RunReport {
@@ -9,6 +10,8 @@ export interface RunReport {
   summary: { pass: number; fail: number; skip: number; error: number };
   timings: { bootMs: number; suiteMs: number };
   interrupted?: string;
+  /** run --repeat: results are each scenario's worst verdict over the rounds */
+  repeat?: { rounds: number; of: number; changed: VerdictChange[]; /** scenario runs that needed another try to reach a precondition */ retried: number };
 }
 
 export function summarize(results: readonly Result[]): RunReport['summary'] {

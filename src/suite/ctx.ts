@@ -3,7 +3,7 @@ import { decodePagemap, type PagemapEntry } from '../agent/pagemap.js';
 import { delta, parseKeyValues, parseSmaps, parseVmstat, type SmapsVma } from '../agent/procfs.js';
 import { SubjectClient, type Reply } from '../agent/subject.js';
 import { GuestError, type Guest } from '../host/guest.js';
-import { Mismatch } from './types.js';
+import { Mismatch, PreconditionError } from './types.js';
 
 export interface Features {
   pageSize: number;
@@ -132,9 +132,33 @@ export class Ctx {
     this.expect(g === want, `${what}: expected ${want}, got ${g}`);
   }
 
+  /**
+   * Waits for pid to reach one of states ('Z' zombie, 'X' dead, '-' gone), as
+   * /proc/PID/stat shows it: the precondition of the step that needs it. Not
+   * reaching it is the harness's problem, an ERROR, never a verdict.
+   */
+  async awaitState(pid: number, states: string, timeoutMs = 5000): Promise<string> {
+    try {
+      return (await this.guest.request<{ state: string }>('await_state', { pid, states, timeoutMs })).state;
+    } catch (e) {
+      if (e instanceof GuestError && e.code === 'ETIMEDOUT' && this.guest.alive) throw new PreconditionError(`precondition not reached: ${e.message}`);
+      throw e;
+    }
+  }
+
+  /**
+   * Kills what the scenario made and waits until each killed process has
+   * released its memory (zombie or gone), so its exit cannot move the next
+   * scenario's system-wide counters.
+   */
   async finish(): Promise<void> {
     const reqs = this.cleanup.splice(0).reverse();
-    if (reqs.length) await this.guest.batch(reqs);
+    if (!reqs.length) return;
+    const results = await this.guest.batch(reqs);
+    // Only what the kill reached: a pid that was already gone may belong to another process by now.
+    const waits = reqs.flatMap((q, k) => (q.op === 'kill' && !(results[k] instanceof GuestError) ? [{ op: 'await_state', pid: q.pid, states: 'ZX-', timeoutMs: 5000 }] : []));
+    const stuck = waits.length ? (await this.guest.batch(waits)).find((r) => r instanceof GuestError) : undefined;
+    if (stuck) throw new Error(`cleanup: ${(stuck as GuestError).message}`);
   }
 }
 

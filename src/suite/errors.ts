@@ -157,6 +157,7 @@ const custom: Scenario[] = [
       const p = await ctx.spawn();
       const c = await ctx.fork(p);
       await c.exit(0).catch(() => undefined);
+      await ctx.awaitState(c.pid, 'Z'); // its parent has not reaped it
       const r = await ctx.reclaim(c.pid, 'all');
       ctx.expect(r.ok && r.value === 3, `write 'all' to a zombie gave ${r.ok ? r.value : r.code}, expected 3`);
       await p.wait(c.pid);
@@ -296,10 +297,10 @@ const custom: Scenario[] = [
   },
   {
     id: 'shrinkmem.bounds',
-    title: '/dev/shrinkmem frees at most about 1.35x the request, page cache first (A3)',
+    title: '/dev/shrinkmem frees at least the request, at most a quarter of the LRU past it, and reports what reclaim stole (A3)',
     needs: { feature: 'shrinkmem' },
     async run(ctx) {
-      // Page cache to reclaim: a 4 MiB file read through a mapping.
+      // Page cache to reclaim: a 4 MiB file read through a mapping, so at least 1024 clean file pages.
       const s = await ctx.spawn();
       const m = await s.map('file-private', 1024, { path: `${ctx.scratch}/shrinkmem-${s.pid}.dat` });
       await s.touch(m.id, 'read');
@@ -307,14 +308,26 @@ const custom: Scenario[] = [
       const w = await ctx.write('/dev/shrinkmem', '2');
       ctx.expect(w.ok && w.value === 1, `write '2' gave ${w.ok ? w.value : w.code}, expected 1`);
       const freed = Number((await ctx.read('/dev/shrinkmem')).trim());
+      const d = await ctx.globalsDelta(before);
+      const kb = ctx.page / 1024;
       const req = (2 << 20) / ctx.page;
-      // Spec A3 said "request plus one batch"; observed up to ~1.3x the request (issue 4 note).
-      const bound = Math.ceil(1.35 * req) + 128;
-      ctx.expect(freed >= 0 && freed <= bound, `freed ${freed} pages for a ${req}-page request; bound ${bound}`);
+      const pages = (k: string) => (before.meminfo[k] ?? 0) / kb;
+      const lru = pages('Active(file)') + pages('Inactive(file)') + pages('Active(anon)') + pages('Inactive(anon)');
+      // do_try_to_free_pages() (mm/vmscan.c:6278) goes down to priority 0 before it returns short,
+      // and 1024 clean file pages are there: at least the request. shrink_lruvec() (mm/vmscan.c:5708)
+      // holds its own count against the whole target and scans lru >> priority, so the overshoot is
+      // bounded by the last priority's scan; reaching priority 1 would take scans of half the LRU that
+      // found fewer than `req` of those clean pages. Measured: 17 to 501 pages past 512.
+      const upper = req + Math.floor(lru / 4) + 2 * 32;
+      ctx.expect(freed >= req && freed <= upper, `freed ${freed} pages for a ${req}-page request; want ${req} to ${upper} (a quarter of the ${Math.round(lru)}-page LRU past it, A3)`);
+      // What it reports is what reclaim stole (pgsteal_direct: only the writer reclaims in the idle
+      // guest) plus slab pages freed on the way (flush_reclaim_state, mm/vmscan.c:290).
+      const steal = d.vmstat.pgsteal_direct ?? 0;
+      const slabFreed = Math.max(0, -(d.meminfo.Slab ?? 0) / kb);
+      ctx.expect(freed >= steal && freed <= steal + slabFreed + 32, `freed ${freed} pages but pgsteal_direct rose by ${steal} and Slab fell by ${slabFreed} pages (A3)`);
       // MemFree is no witness: freed pages can sit in the per-CPU free lists,
       // which it does not count. The page cache shrinks first (A3).
-      const d = await ctx.globalsDelta(before);
-      ctx.expect(freed === 0 || d.meminfo.Cached! < 0, `Cached changed by ${d.meminfo.Cached} kB after freeing ${freed} pages`);
+      ctx.expect(d.meminfo.Cached! < 0, `Cached changed by ${d.meminfo.Cached} kB after freeing ${freed} pages`);
     },
   },
 ];

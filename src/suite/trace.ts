@@ -9,7 +9,7 @@ import { compare, retAllowed, showRet, type Observation, type PageObs } from '..
 import { predict, predictProcs } from '../model/predict.js';
 import { initialState, proc, spanPages, vma, type Kernel, type Span, type State, type Step } from '../model/state.js';
 import { ABI, type Ctx } from './ctx.js';
-import { Mismatch, type Finding, type Needs, type Scenario } from './types.js';
+import { Mismatch, PreconditionError, type Finding, type Needs, type Scenario } from './types.js';
 
 const ADVICE = { cold: ABI.MADV_COLD, pageout: ABI.MADV_PAGEOUT, willneed: ABI.MADV_WILLNEED, dontneed: ABI.MADV_DONTNEED, free: ABI.MADV_FREE } as const;
 /** Steps after which nothing observable can have changed. */
@@ -95,6 +95,17 @@ export async function runTrace(ctx: Ctx, steps: readonly Step[]): Promise<State>
 }
 
 type AgentReq = { op: string } & Record<string, unknown>;
+
+/** Why /proc/PID/status does not show a dying process (SIGKILL pending, not yet a zombie), or undefined. */
+export function notDying(status: string | undefined): string | undefined {
+  if (status === undefined) return 'it is gone';
+  const state = /^State:\s+(\S)/m.exec(status)?.[1] ?? '?';
+  if (state === 'Z' || state === 'X') return `it is already in state ${state}`;
+  const pending = (k: string) => BigInt(`0x${new RegExp(`^${k}:\\s+([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
+  const SIGKILL_BIT = 1n << BigInt(ABI.SIGKILL - 1);
+  if (!((pending('SigPnd') | pending('ShdPnd')) & SIGKILL_BIT)) return `no SIGKILL is pending (state ${state})`;
+  return undefined;
+}
 type Decoded = { got: Ret; detail?: string };
 
 /** The guest side of a trace: subjects by label, pidfds, file names. */
@@ -217,8 +228,23 @@ class TraceRun {
         const iov = iovecsOf(s, st);
         return call({ op: 'process_madvise', fd: this.pidfd(st.target), iovecs: iov && iov.map(([a, l]) => [a.toString(), String(l)]), advice: ADVICE[st.advice], flags: st.flags ?? 0 }, (r) => BigInt(r.ret as string));
       }
-      case 'kill':
-        return call({ op: 'pidfd_send_signal', fd: this.pidfd(st.p), sig: ABI.SIGKILL });
+      case 'kill': {
+        const p = proc(s, st.p);
+        const kill = call({ op: 'pidfd_send_signal', fd: this.pidfd(st.p), sig: ABI.SIGKILL });
+        if (p.state !== 'live') return kill;
+        // The next step is for a dying process: confirm from /proc that it is one.
+        return {
+          req: { op: 'batch', reqs: [kill.req, { op: 'read', path: `/proc/${p.pid}/status` }] },
+          decode: (r: unknown): Decoded => {
+            if (r instanceof GuestError) return kill.decode(r);
+            const [sent, status] = (r as { results: Array<{ ok: boolean; result?: { text: string }; error?: { code: string; errno: number; message: string } }> }).results;
+            if (!sent!.ok) return kill.decode(new GuestError('pidfd_send_signal', sent!.error!.code, sent!.error!.errno, sent!.error!.message));
+            const why = notDying(status!.ok ? status!.result!.text : undefined);
+            if (why) throw new PreconditionError(`precondition not reached: ${st.p} (pid ${p.pid}) should be dying after SIGKILL, but ${why}`);
+            return { got: { ok: true } };
+          },
+        };
+      }
       case 'mrelease':
         return call({ op: 'process_mrelease', fd: this.pidfd(st.p), flags: st.flags ?? 0 });
       case 'reap': {

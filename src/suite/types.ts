@@ -53,10 +53,18 @@ export interface Result {
   /** every forbidden observation (status 'fail') */
   findings?: Finding[];
   durationMs: number;
+  /** attempts that did not reach the scenario's precondition, each with why */
+  retried?: string[];
 }
 
 /** The KTAP/JUnit group of a scenario: the first component of its id. */
 export const groupOf = (id: string) => id.split('.')[0]!;
+
+/**
+ * A scenario's precondition (a dying or zombie target) was not reached, so it
+ * never ran as written: no verdict; the runner tries it again.
+ */
+export class PreconditionError extends Error {}
 
 /** An expectation the kernel did not meet: a FAIL, as opposed to an ERROR. */
 export class Mismatch extends Error {
