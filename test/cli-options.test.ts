@@ -69,6 +69,9 @@ test('option checks: ranges at both ends, values, paths and combinations', (t) =
   assert.equal(problems('run', '--swap', '65G').length, 1);
   assert.equal(problems('run', '--timeout', '3601').length, 1);
   assert.equal(problems('fuzz', '--runs', '0').length, 1);
+  assert.deepEqual([problems('run', '--repeat', '1'), problems('run', '--repeat', '1000')], [[], []]);
+  assert.match(problems('run', '--repeat', '0')[0]!, /--repeat 0: want a whole number from 1 to 1000/);
+  assert.match(problems('fuzz', '--repeat', '2')[0]!, /--repeat does not apply to 'fuzz'/);
   assert.deepEqual(problems('fuzz', '--parser-runs', '0', '--seed', '-5'), []);
   assert.match(problems('fuzz', '--seed', '1.5')[0]!, /--seed 1.5: want a whole number/);
   assert.match(problems('run', '--filter', '(')[0]!, /--filter \(: not a regular expression/);

@@ -91,3 +91,14 @@ test('SIGINT during a run stops QEMU, removes temporary files and keeps partial 
   assert.equal(rep.interrupted, 'SIGINT');
   assert.ok(rep.results.length >= 1 && rep.results.length < 16, `partial: ${rep.results.length} results`);
 });
+
+test('run --repeat 3: one boot, three rounds, each result its worst verdict, the changes listed', async (t) => {
+  const dir = scratchDir(t, 'reclaim-run-');
+  const r = await cli(['run', '--repeat', '3', '--filter', '^(reclaim\\.zombie-noop|globals\\.zero-filled-zeromap|mrelease\\.anon)$', '--format', 'json', '--output', dir]);
+  assert.equal(r.code, 0, r.stderr.slice(-3000));
+  const rep = JSON.parse(r.stdout) as RunReport;
+  assert.deepEqual(rep.results.map((x) => `${x.id} ${x.status}`).sort(), ['globals.zero-filled-zeromap pass', 'mrelease.anon pass', 'reclaim.zombie-noop pass']);
+  assert.deepEqual([rep.repeat?.rounds, rep.repeat?.of, rep.repeat?.changed], [3, 3, []]);
+  assert.equal(r.stderr.match(/run: round \d\/3: 3 pass, 0 fail/g)?.length, 3, r.stderr);
+  assert.equal(r.stderr.match(/agent ready/g)?.length, 1, 'one boot');
+});
