@@ -117,8 +117,10 @@ bool BigIntField(Napi::Object o, const char* key, uint64_t* out) {
   return lossless;
 }
 
-// processMadvise(pidfd, iovecs | null, advice, flags) -> bigint bytes advised
-// (with PMADV_FLAG_RANGE the kernel returns 0).
+// processMadvise(pidfd, vec, advice, flags, vlen?) -> bigint, what the kernel returns
+// (bytes advised; 0 with PMADV_FLAG_RANGE). vec is an array of {addr, len}
+// (built here), null (NULL), or a bigint: the iovec pointer itself, valid or
+// not. vlen defaults to the array's length (0 for null or a pointer).
 Napi::Value ProcessMadvise(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   REQUIRED(4);
@@ -126,9 +128,14 @@ Napi::Value ProcessMadvise(const Napi::CallbackInfo& info) {
   INT_ARG(2, 0, advice);
   INT_ARG(3, 0, flags);
   std::vector<struct iovec> vec;
-  if (!info[1].IsNull()) {
+  const void* ptr = nullptr;
+  if (info[1].IsBigInt()) {
+    bool lossless;
+    ptr = (const void*)(uintptr_t)info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) return ThrowType(env, "a vec pointer must fit in 64 bits");
+  } else if (!info[1].IsNull()) {
     if (!info[1].IsArray())
-      return ThrowType(env, "iovecs must be an array of {addr: bigint, len: bigint} or null");
+      return ThrowType(env, "vec must be an array of {addr: bigint, len: bigint}, null or a bigint pointer");
     Napi::Array arr = info[1].As<Napi::Array>();
     vec.resize(arr.Length());
     for (uint32_t i = 0; i < arr.Length(); i++) {
@@ -140,9 +147,16 @@ Napi::Value ProcessMadvise(const Napi::CallbackInfo& info) {
       vec[i].iov_base = (void*)(uintptr_t)addr;
       vec[i].iov_len = (size_t)len;
     }
+    if (!vec.empty()) ptr = vec.data();
   }
-  long ret = syscall(SYS_process_madvise, (int)pidfd,
-                     vec.empty() ? nullptr : vec.data(), vec.size(),
+  uint64_t vlen = vec.size();
+  if (info.Length() > 4 && !info[4].IsUndefined()) {
+    bool lossless;
+    if (!info[4].IsBigInt()) return ThrowType(env, "argument 4 (vlen) must be a bigint");
+    vlen = info[4].As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) return ThrowType(env, "vlen must fit in 64 bits");
+  }
+  long ret = syscall(SYS_process_madvise, (int)pidfd, ptr, (size_t)vlen,
                      (int)advice, (unsigned int)flags);
   if (ret < 0) return ThrowErrno(env, "process_madvise", errno);
   return Napi::BigInt::New(env, (int64_t)ret);

@@ -56,8 +56,12 @@ export interface Native {
   pidfdOpen(pid: number, flags?: number): number;
   pidfdSendSignal(pidfd: number, sig: number, flags?: number): void;
   close(fd: number): void;
-  /** Returns the kernel's return value: bytes advised, or 0 with PMADV_FLAG_RANGE. */
-  processMadvise(pidfd: number, iovecs: readonly Iovec[] | null, advice: number, flags: number): bigint;
+  /**
+   * Returns the kernel's return value: bytes advised, or 0 with PMADV_FLAG_RANGE.
+   * vec: iovecs, null (NULL), or a bigint passed as the iovec pointer itself;
+   * vlen defaults to the number of iovecs (0 for null or a pointer).
+   */
+  processMadvise(pidfd: number, vec: readonly Iovec[] | null | bigint, advice: number, flags: number, vlen?: bigint): bigint;
   processMrelease(pidfd: number, flags?: number): void;
   /** pid 0 is the calling thread. */
   schedSetaffinity(pid: number, cpus: readonly number[]): void;

@@ -69,6 +69,40 @@ test('MADV_COLD returns the byte count', async (t) => {
   await s.exit();
 });
 
+test('process_madvise takes the vector pointer and vlen as the kernel does: NULL, wild, kernel, counts past 32 bits', async (t) => {
+  const s = await spawnSubject(t);
+  const m = await s.map('anon-private', 4);
+  await s.touch(m.id, 'write');
+  const pidfd = shim.pidfdOpen(s.pid);
+  t.after(() => shim.close(pidfd));
+  const KERNEL = 0xffff800000000000n;
+  /** The return value, or the errno name. */
+  const cold = (vec: Parameters<typeof shim.processMadvise>[1], vlen?: bigint, flags = 0, fd = pidfd) => {
+    try {
+      return String(shim.processMadvise(fd, vec, C.MADV_COLD, flags, vlen));
+    } catch (e) {
+      return (e as { code: string }).code;
+    }
+  };
+  assert.equal(cold(null), '0');
+  assert.equal(cold(0x10n), '0', 'vlen 0: the pointer is never read');
+  assert.equal(cold(null, 1n), 'EFAULT');
+  assert.equal(cold(KERNEL, 1n), 'EFAULT');
+  assert.equal(cold(null, 1025n), 'EINVAL', 'UIO_MAXIOV');
+  assert.equal(cold(null, 1n << 32n), '0', 'vlen is cut to 32 bits');
+  assert.equal(cold([iov(m.addr, 1)], (1n << 32n) + 1n), String(PAGE), 'vlen 2^32+1 is one iovec');
+  assert.equal(cold([{ addr: m.addr, len: 1n << 63n }]), 'EINVAL', 'a negative ssize_t length');
+  assert.equal(cold([{ addr: KERNEL, len: BigInt(PAGE) }]), 'EFAULT');
+  assert.equal(cold([iov(m.addr, 1), { addr: KERNEL, len: BigInt(PAGE) }]), 'EFAULT', 'checked before any advice');
+  assert.equal(cold(null, 1n, 2), 'EINVAL', 'flags before the vector');
+  assert.equal(cold(null, 1n, 0, -1), 'EFAULT', 'the vector before the pidfd');
+  assert.equal(cold(null, undefined, 0, -1), 'EBADF');
+  assert.throws(() => shim.processMadvise(pidfd, 'x' as never, C.MADV_COLD, 0), /vec must be an array/);
+  assert.throws(() => shim.processMadvise(pidfd, null, C.MADV_COLD, 0, 1 as never), /vlen\) must be a bigint/);
+  assert.equal((await s.verify()).badCount, 0);
+  await s.exit();
+});
+
 test('process_madvise errno: EBADF, EINVAL, ENOMEM, ESRCH', async (t) => {
   const s = await spawnSubject(t);
   const m = await s.map('anon-private', 8);

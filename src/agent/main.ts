@@ -270,9 +270,10 @@ const ops: Record<string, Op> = {
   pidfd_open: (r) => ({ fd: shim().pidfdOpen(Number(r.pid), Number(r.flags ?? 0)) }),
   close: (r) => (shim().close(Number(r.fd)), {}),
   pidfd_send_signal: (r) => (shim().pidfdSendSignal(Number(r.fd), Number(r.sig), Number(r.flags ?? 0)), {}),
+  /** iovecs as [addr, len] strings, or null; or ptr, an iovec pointer as it is. vlen: the count passed, when given. */
   process_madvise: (r) => {
-    const iov = r.iovecs === null ? null : (r.iovecs as string[][]).map(([a, l]) => ({ addr: BigInt(a!), len: BigInt(l!) }));
-    return { ret: String(shim().processMadvise(Number(r.fd), iov, Number(r.advice), Number(r.flags ?? 0))) };
+    const vec = r.ptr !== undefined ? BigInt(String(r.ptr)) : r.iovecs == null ? null : (r.iovecs as string[][]).map(([a, l]) => ({ addr: BigInt(a!), len: BigInt(l!) }));
+    return { ret: String(shim().processMadvise(Number(r.fd), vec, Number(r.advice), Number(r.flags ?? 0), r.vlen === undefined ? undefined : BigInt(String(r.vlen)))) };
   },
   process_mrelease: (r) => (shim().processMrelease(Number(r.fd), Number(r.flags ?? 0)), {}),
   sched_setaffinity: (r) => (shim().schedSetaffinity(Number(r.pid), r.cpus as number[]), {}),

@@ -147,8 +147,9 @@ export function realize(raw: readonly Raw[], o: RealizeOptions): Step[] {
         steps.push({ op: 'reclaim', target: p!, text: MALFORMED[r.text]! });
         break;
       case 'pmadvise': {
-        if (r.vec === null || r.flags === 1) {
-          steps.push({ op: 'pmadvise', target: p!, advice: r.advice, vec: null, flags: r.flags === 0 ? 1 : r.flags });
+        // Every vector under every flag: NULL without the range flag is vlen 0, and the range flag ignores a vector.
+        if (r.vec === null) {
+          steps.push({ op: 'pmadvise', target: p!, advice: r.advice, vec: null, flags: r.flags });
           break;
         }
         const vec = r.vec.flatMap((x) => {

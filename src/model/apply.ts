@@ -316,8 +316,9 @@ function pmadviseStep(s: State, st: Extract<Step, { op: 'pmadvise' }>): Expect {
   const flags = st.flags ?? 0;
   const known = s.kernel.pmadvRange ? 1 : 0;
   if (flags & ~known) return expect([err('EINVAL')], s.kernel.pmadvRange ? 'A2 PMADV_FLAG_RANGE' : '§5.4 (1)', 'unknown flag bits');
-  const vec = iovecsOf(s, st);
-  if (vec && vec.length > UIO_MAXIOV) return expect([err('EINVAL')], '§5.4 (2)', 'vlen above UIO_MAXIOV (1024)');
+  // A NULL vector is vlen 0: nothing advised, 0 bytes (lib/iov_iter.c:1398).
+  const vec = iovecsOf(s, st) ?? [];
+  if (vec.length > UIO_MAXIOV) return expect([err('EINVAL')], '§5.4 (2)', 'vlen above UIO_MAXIOV (1024)');
   const p = proc(s, st.target);
   if (p.state === 'gone') return expect([err('ESRCH')], '§6.2 PM-DN', 'the target was reaped');
   const validAdvice = st.advice === 'cold' || st.advice === 'pageout' || st.advice === 'willneed' || (st.advice === 'dontneed' && s.kernel.pmadvRange);
@@ -327,7 +328,7 @@ function pmadviseStep(s: State, st: Extract<Step, { op: 'pmadvise' }>): Expect {
     if (p.state === 'live') return expect([err('EINVAL')], 'A2 MADV_DONTNEED', 'the target is not exiting (task_will_free_mem)');
     if (range) return expect([ok(0n), err('ESRCH')], 'A2 MADV_DONTNEED, §6.2 PM-DN', 'dying target: zapped, or its mm is already gone');
     // Without the range flag, madvise(MADV_DONTNEED) rules per iovec (A2); the dying target's pages are not observed.
-    const r = iovecLoop(structuredClone(s), st, vec!, p.label);
+    const r = iovecLoop(structuredClone(s), st, vec, p.label);
     return expect([r.expect.allowed[0]!, err('ESRCH')], `A2 MADV_DONTNEED, ${r.expect.rule}`, `dying target: ${r.expect.note}, or its mm is already gone`);
   }
   if (p.state !== 'live') return expect([err('ESRCH')], '§6.2 PM-DN', 'the target has no mm');
@@ -336,7 +337,7 @@ function pmadviseStep(s: State, st: Extract<Step, { op: 'pmadvise' }>): Expect {
     for (const v of p.vmas) if (!v.locked && v.kind !== 'hugetlb') adviseVma(s, p, v, 0, v.pages, st.advice, 'process_madvise');
     return expect([ok(0n)], 'A2 PMADV_FLAG_RANGE', 'the whole address space; locked and hugetlb VMAs skipped; returns 0');
   }
-  return iovecLoop(s, st, vec!, p.label).expect;
+  return iovecLoop(s, st, vec, p.label).expect;
 }
 
 /** Each iovec through do_madvise; a failure returns the bytes of the iovecs before it (§5.4 (7, 8)). */

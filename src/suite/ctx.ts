@@ -76,10 +76,11 @@ export class Ctx {
     return fd;
   }
 
-  processMadvise(fd: number, iovecs: Array<[bigint, number]> | null, advice: number, flags = 0): Promise<Outcome<bigint>> {
+  /** vec: iovecs, null, or a bigint sent as the iovec pointer itself; vlen, when given, is the count passed. */
+  processMadvise(fd: number, vec: Array<[bigint, number | bigint]> | null | bigint, advice: number, flags = 0, vlen?: bigint): Promise<Outcome<bigint>> {
     return this.attempt(async () => {
-      const vec = iovecs && iovecs.map(([a, len]) => [a.toString(), String(len)]);
-      return BigInt((await this.guest.request<{ ret: string }>('process_madvise', { fd, iovecs: vec, advice, flags })).ret);
+      const args = typeof vec === 'bigint' ? { ptr: vec.toString() } : { iovecs: vec && vec.map(([a, len]) => [a.toString(), String(len)]) };
+      return BigInt((await this.guest.request<{ ret: string }>('process_madvise', { fd, ...args, advice, flags, ...(vlen === undefined ? {} : { vlen: vlen.toString() }) })).ret);
     });
   }
 

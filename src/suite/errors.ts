@@ -227,7 +227,7 @@ const custom: Scenario[] = [
       const c = await ctx.fork(p);
       const fd = await ctx.pidfd(c.pid);
       await c.exit(0).catch(() => undefined);
-      for (let i = 0; i < 100 && !(await ctx.read(`/proc/${c.pid}/stat`)).includes(') Z '); i++) await new Promise((r) => setTimeout(r, 5));
+      await ctx.awaitState(c.pid, 'Z');
       ctx.expectOutcome(await ctx.processMadvise(fd, null, ABI.MADV_COLD, 0), 'ESRCH', 'process_madvise(MADV_COLD) on a zombie');
       if (ctx.features.interfaces.processMrelease) ctx.expectOutcome(await ctx.processMrelease(fd), 'ESRCH', 'process_mrelease on a zombie');
       await p.wait(c.pid);

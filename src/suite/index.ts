@@ -1,4 +1,5 @@
 // The built-in suite.
+import { args } from './args.js';
 import { basic } from './basic.js';
 import { errors } from './errors.js';
 import { globals } from './globals.js';
@@ -6,4 +7,4 @@ import { matrix } from './matrix.js';
 import { parse } from './parse.js';
 import type { Scenario } from './types.js';
 
-export const suite: readonly Scenario[] = [...basic, ...parse, ...errors, ...globals, ...matrix];
+export const suite: readonly Scenario[] = [...basic, ...parse, ...errors, ...args, ...globals, ...matrix];
