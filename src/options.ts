@@ -104,7 +104,7 @@ function regexProblem(raw: string): string | undefined {
   }
 }
 
-/** The nearest existing ancestor of path must be a directory we can create it in. */
+/** path must be a directory, or not exist yet under a directory. */
 function outputProblem(path: string): string | undefined {
   const abs = resolve(path);
   if (existsSync(abs)) return statSync(abs).isDirectory() ? undefined : 'exists and is not a directory';
@@ -116,7 +116,8 @@ function outputProblem(path: string): string | undefined {
 /** Parses and checks argv; throws UsageError listing every mistake. */
 export function parseCommandLine(argv: string[]): Parsed {
   // A string option followed by another option (or nothing) has no value: say so, rather than take the next option as it.
-  const args = argv.map((a, k) => (/^--[\w-]+$/.test(a) && SPECS[a.slice(2) as Name]?.type === 'string' && (argv[k + 1] === undefined || argv[k + 1]!.startsWith('--')) ? `${a}=` : a));
+  const spec = (name: string) => (Object.hasOwn(SPECS, name) ? SPECS[name as Name] : undefined);
+  const args = argv.map((a, k) => (/^--[\w-]+$/.test(a) && spec(a.slice(2))?.type === 'string' && (argv[k + 1] === undefined || argv[k + 1]!.startsWith('--')) ? `${a}=` : a));
   const { values, positionals, tokens } = parseArgs({
     args,
     allowPositionals: true,
@@ -131,11 +132,11 @@ export function parseCommandLine(argv: string[]): Parsed {
   for (const x of extra) problems.push(`unexpected argument '${x}'`);
   for (const t of tokens) {
     if (t.kind !== 'option') continue;
-    const spec = SPECS[t.name as Name];
-    if (!spec) problems.push(`unknown option ${t.rawName}`);
-    else if (spec.type === 'string' && !t.value) problems.push(`${t.rawName} needs a value`);
-    else if (spec.type === 'boolean' && t.value !== undefined) problems.push(`${t.rawName} takes no value`);
-    else if (command && !(spec.commands as readonly string[]).includes(command)) problems.push(`${t.rawName} does not apply to '${command}' (it is for: ${spec.commands.join(', ')})`);
+    const o = spec(t.name);
+    if (!o) problems.push(`unknown option ${t.rawName}`);
+    else if (o.type === 'string' && !t.value) problems.push(`${t.rawName} needs a value`);
+    else if (o.type === 'boolean' && t.value !== undefined) problems.push(`${t.rawName} takes no value`);
+    else if (command && !(o.commands as readonly string[]).includes(command)) problems.push(`${t.rawName} does not apply to '${command}' (it is for: ${o.commands.join(', ')})`);
   }
   const str = (n: Name): string | undefined => {
     const v = values[n];

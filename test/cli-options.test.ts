@@ -82,6 +82,7 @@ test('option checks: ranges at both ends, values, paths and combinations', (t) =
   assert.deepEqual(problems('run', '--mem', '--smp', '2'), ['--mem needs a value']);
   assert.match(problems('doctor', '--fix=yes')[0]!, /--fix takes no value/);
   assert.match(problems('frobnicate')[0]!, /unknown command 'frobnicate'/);
+  assert.deepEqual(problems('run', '--toString', '--constructor'), ['unknown option --toString', 'unknown option --constructor']);
   assert.match(problems('kernel', '--profile', 'fast')[0]!, /--profile fast: want default or debug/);
   assert.match(problems('cross-build', '--arch', 'riscv64')[0]!, /only cross-build architecture is arm64/);
   assert.match(problems('run', '--kernel-src', '/nonexistent')[0]!, /--kernel-src \/nonexistent: no such directory/);
