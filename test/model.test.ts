@@ -619,6 +619,22 @@ test('§5.4 (4), A2: MADV_DONTNEED: EINVAL on a live target; {0, ESRCH} on a dyi
   }
 });
 
+test('A2 (0005 madvise_range_skip_vma): MADV_DONTNEED with the range flag zaps a dying target but for locked, hugetlb, shared file and shmem VMAs, observed in its own batch only', () => {
+  const dn: Step = { op: 'pmadvise', target: 'P', advice: 'dontneed', vec: null, flags: 1 };
+  const kinds: Array<[string, Kind, Partial<MapStep>]> = [['a', 'anon-private', {}], ['f', 'file-private', { file: 'f' }], ['s', 'file-shared', { file: 's' }], ['h', 'anon-shared', {}], ['d', 'memfd', {}], ['l', 'anon-private', { locked: true }]];
+  const setup = [spawn(), ...kinds.flatMap(([m, kind, extra]) => [map(m, kind, extra), touch(m, 'write')])];
+  const r = run([...setup, kill(), dn]);
+  assert.deepEqual(rets(r.a), ['returns 0', 'ESRCH']);
+  for (const m of ['a', 'f']) assert.deepEqual(ptes(r.s, 'P', m), rep(N, 'none'), `${m} zapped`);
+  for (const m of ['s', 'h', 'd', 'l']) assert.ok(!ptes(r.s, 'P', m).includes('none'), `${m} kept: ${ptes(r.s, 'P', m).join(' ')}`);
+  assert.deepEqual([...new Set(r.preds.map((p) => p.proc.label))], ['P'], 'the dying target is observed in its batch');
+  assert.deepEqual(run([reap('C')], {}, run([...setup, fork(), kill(), dn]).s).preds.map((p) => p.proc.label).filter((l) => l === 'P'), [], 'and not after');
+  // After process_madvise the oom reaper's work is done: nothing more is modelled, nothing observed.
+  const released = run([...setup, kill(), { op: 'mrelease', p: 'P' }, dn]);
+  assert.deepEqual(ptes(released.s, 'P', 'a'), ptes(run([...setup]).s, 'P', 'a'));
+  assert.deepEqual(released.preds, []);
+});
+
 test(
   'A2, §6.1 row 6 (PM-DN column): non-range MADV_DONTNEED on a dying target follows madvise rules per iovec (mlocked VMA: EINVAL; hole: ENOMEM)',
   () => {

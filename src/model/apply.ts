@@ -326,7 +326,19 @@ function pmadviseStep(s: State, st: Extract<Step, { op: 'pmadvise' }>): Expect {
   const range = (flags & 1) === 1;
   if (st.advice === 'dontneed') {
     if (p.state === 'live') return expect([err('EINVAL')], 'A2 MADV_DONTNEED', 'the target is not exiting (task_will_free_mem)');
-    if (range) return expect([ok(0n), err('ESRCH')], 'A2 MADV_DONTNEED, §6.2 PM-DN', 'dying target: zapped, or its mm is already gone');
+    if (range) {
+      // What it zaps (0005: madvise_range_skip_vma): every VMA but the locked, hugetlb and PFN-map
+      // ones, and shared file and shmem mappings, left to the exit path. ESRCH (mm already gone)
+      // unmaps the same pages from every other mapper's point of view.
+      if (p.state === 'dying' && !p.mreleased) {
+        for (const v of p.vmas) {
+          const shared = v.kind === 'anon-shared' || v.kind === 'memfd' || v.kind === 'file-shared';
+          if (!v.locked && v.kind !== 'hugetlb' && !shared) adviseVma(s, p, v, 0, v.pages, 'dontneed', 'process_madvise');
+        }
+        p.zapped = true;
+      }
+      return expect([ok(0n), err('ESRCH')], 'A2 MADV_DONTNEED, §6.2 PM-DN', 'dying target: zapped but for locked, hugetlb, shared file and shmem VMAs, or its mm is already gone');
+    }
     // Without the range flag, madvise(MADV_DONTNEED) rules per iovec (A2); the dying target's pages are not observed.
     const r = iovecLoop(structuredClone(s), st, vec, p.label);
     return expect([r.expect.allowed[0]!, err('ESRCH')], `A2 MADV_DONTNEED, ${r.expect.rule}`, `dying target: ${r.expect.note}, or its mm is already gone`);
@@ -367,6 +379,8 @@ function iovecLoop(s: State, st: Extract<Step, { op: 'pmadvise' }>, vec: Array<[
 
 export function apply(s0: State, st: Step, reply: Reply = {}): Applied {
   const s = clone(s0);
+  // A zapped dying process is observed in its step's own batch only: later it may be mid-exit.
+  for (const p of s.procs) delete p.zapped;
   const done = (e: Expect): Applied => {
     gcFolios(s);
     return { state: s, expect: e };
@@ -459,6 +473,7 @@ export function apply(s0: State, st: Step, reply: Reply = {}): Applied {
       if (st.flags) return done(expect([err('EINVAL')], '§2.5', 'flags must be 0'));
       if (p.state === 'gone') return done(expect([err('ESRCH')], '§2.5', 'the process was reaped'));
       if (p.state === 'live') return done(expect([err('EINVAL')], '§2.5, C.1 11', 'the process is not dying'));
+      p.mreleased = true;
       return done(expect([ok(), err('ESRCH')], '§2.5, §7.4', 'dying: reaped now (0), or its mm is already gone (ESRCH)'));
     }
     case 'reap': {

@@ -141,11 +141,14 @@ export function predictProcs(s: State): ProcPred[] {
 }
 
 /** Predictions for every modelled VMA of every live process. */
+/** Whose pages are observed: live processes, and a dying one right after process_madvise(MADV_DONTNEED) zapped it. */
+export const observed = (p: Proc): boolean => p.state === 'live' || (p.state === 'dying' && p.zapped === true);
+
 export function predict(s: State): VmaPred[] {
   const out: VmaPred[] = [];
   const folios = folioIndex(s);
   for (const p of s.procs) {
-    if (p.state !== 'live') continue;
+    if (!observed(p)) continue;
     for (const v of p.vmas) out.push({ proc: p, vma: v, pages: v.ptes.map((_t, i) => pagePred(s, v, i, folios)), counters: counters(s, v, folios) });
   }
   return out;

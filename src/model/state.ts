@@ -81,6 +81,10 @@ export interface Proc {
   vmas: Vma[];
   /** a whole-process step (keyword reclaim, PMADV_FLAG_RANGE) touched its other VMAs */
   wholeProcess: boolean;
+  /** dying: process_madvise(MADV_DONTNEED, PMADV_FLAG_RANGE) zapped it, and it is observed once more */
+  zapped?: boolean;
+  /** dying: process_mrelease() may have reaped it */
+  mreleased?: boolean;
 }
 
 /** What the kernel offers: the patched interfaces are optional (spec Part A). */

@@ -6,7 +6,7 @@ import { SubjectError, subjectLine, type SubjectClient } from '../agent/subject.
 import { GuestError } from '../host/guest.js';
 import { apply, iovecsOf, reclaimText, type Reply, type Ret } from '../model/apply.js';
 import { compare, retAllowed, showRet, type Observation, type PageObs } from '../model/compare.js';
-import { predict, predictProcs } from '../model/predict.js';
+import { observed, predict, predictProcs } from '../model/predict.js';
 import { initialState, proc, spanPages, vma, type Kernel, type Span, type State, type Step } from '../model/state.js';
 import { ABI, type Ctx } from './ctx.js';
 import { Mismatch, PreconditionError, type Finding, type Needs, type Scenario } from './types.js';
@@ -258,18 +258,32 @@ class TraceRun {
     }
   }
 
-  /** One observe request per live process with mappings. */
+  /**
+   * One observe request per observed process with mappings; for a dying one,
+   * then a read of its status: the observation counts only if the mm was still
+   * there after it (exit_mm() clears task->mm before exit_mmap() tears it down).
+   */
   observeRequests(s: State): AgentReq[] {
-    return s.procs.filter((p) => p.state === 'live' && p.vmas.length).map((p) => ({ op: 'observe', pid: p.pid, ranges: p.vmas.map((v) => [v.start.toString(), v.pages]), smaps: true, status: true, kpage: true }));
+    const procs = s.procs.filter((p) => observed(p) && p.vmas.length);
+    return [
+      ...procs.map((p) => ({ op: 'observe', pid: p.pid, ranges: p.vmas.map((v) => [v.start.toString(), v.pages]), smaps: true, status: true, kpage: true })),
+      ...procs.filter((p) => p.state === 'dying').map((p) => ({ op: 'read', path: `/proc/${p.pid}/status` })),
+    ];
   }
 
   /** The observe results, in observeRequests() order, as the comparator's Observation. */
   observation(s: State, results: unknown[]): Observation {
     const obs: Observation = {};
-    const procs = s.procs.filter((p) => p.state === 'live' && p.vmas.length);
+    const procs = s.procs.filter((p) => observed(p) && p.vmas.length);
+    const dying = procs.filter((p) => p.state === 'dying');
     procs.forEach((p, n) => {
       const r = results[n];
       if (r instanceof GuestError) throw r;
+      const after = p.state === 'dying' ? results[procs.length + dying.indexOf(p)] : undefined;
+      if (p.state === 'dying' && (after instanceof GuestError || !/^VmSize:/m.test((after as { text: string }).text))) {
+        obs[p.label] = { pid: p.pid, gone: 'exiting', vmas: {} };
+        return;
+      }
       const o = r as { gone?: string; status?: Record<string, number>; pagemap: string[][]; smaps?: Array<Record<string, number> | null>; kpagecount?: Array<string | null>; kpageflags?: Array<string | null> };
       if (o.gone) {
         obs[p.label] = { pid: p.pid, gone: o.gone, vmas: {} };
