@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { packageRoot } from '../src/native.js';
-import { missingFor, onPath, requirements } from '../src/host/doctor.js';
+import { missingFor, NEEDS, onPath, requirements } from '../src/host/doctor.js';
 import type { RunReport } from '../src/report/json.js';
 import { cli, scratchDir } from './helpers/cli.js';
 
@@ -29,7 +29,7 @@ function shadowPath(t: { after(fn: () => void): void }, hide: string[], path = p
 test('every requirement is found by what it provides', () => {
   assert.equal(onPath('sh', '/nonexistent:/bin'), '/bin/sh');
   assert.equal(onPath('sh', '/nonexistent'), undefined);
-  assert.deepEqual(missingFor(['native', 'kernel', 'debian-source', 'cross', 'image', 'boot', 'tests']), [], 'npm test installs everything first (doctor --fix)');
+  assert.deepEqual(missingFor(NEEDS), [], 'npm test installs everything first (doctor --fix)');
   for (const r of requirements) assert.ok(r.needs.length && r.why && r.provides, r.pkg);
 });
 

@@ -146,10 +146,6 @@ function observe(r: Req) {
       return vmas.find((v) => v.start === start && v.end === start + BigInt(n!) * page)?.fields ?? null;
     });
   }
-  if (r.status) {
-    const st = parseKeyValues(text('status') ?? '');
-    out.status = Object.fromEntries(['VmSize', 'RssAnon', 'RssFile', 'RssShmem', 'VmSwap'].filter((k) => st[k] !== undefined).map((k) => [k, st[k]]));
-  }
   if (r.kpage) {
     const pfns = pagemap.flat().map((e) => (e >> 63n === 1n ? e & PFN_MASK : 0n));
     const at = (file: string) => {
@@ -159,6 +155,11 @@ function observe(r: Req) {
     };
     out.kpagecount = at('/proc/kpagecount');
     out.kpageflags = at('/proc/kpageflags');
+  }
+  // Last: a dying process's VmSize still here means its mm was whole for all of the above.
+  if (r.status) {
+    const st = parseKeyValues(text('status') ?? '');
+    out.status = Object.fromEntries(['VmSize', 'RssAnon', 'RssFile', 'RssShmem', 'VmSwap'].filter((k) => st[k] !== undefined).map((k) => [k, st[k]]));
   }
   return out;
 }

@@ -7,7 +7,8 @@ import { cacheDir } from './cache.js';
 import { progress } from './log.js';
 
 /** What a command is about to do, each needing some of the tools. */
-export type Need = 'native' | 'kernel' | 'debian-source' | 'cross' | 'image' | 'boot' | 'tests';
+export const NEEDS = ['native', 'kernel', 'debian-source', 'cross', 'image', 'boot', 'tests'] as const;
+export type Need = (typeof NEEDS)[number];
 
 export interface Requirement {
   pkg: string;
@@ -72,8 +73,6 @@ async function foreignArchMissing(needs: readonly Need[]): Promise<boolean> {
   return r.exitCode === 0 && !r.stdout.split('\n').includes(GUEST_ARCH);
 }
 
-const describe = (rs: readonly Requirement[]) => rs.map((r) => `${r.provides} (${r.pkg}: ${r.why})`).join(', ');
-
 /**
  * Makes sure the tools for needs are there before any work starts: installs
  * the missing ones with apt-get as root (one line says what and why), or
@@ -84,14 +83,14 @@ export async function ensureTools(needs: readonly Need[]): Promise<string[]> {
   const addArch = await foreignArchMissing(needs);
   if (!missing.length && !addArch) return [];
   const pkgs = missing.map((r) => r.pkg);
-  if (!onPath('apt-get')) {
-    throw new Error(`missing ${describe(missing)}${addArch ? ` and dpkg architecture ${GUEST_ARCH}` : ''}; this host has no apt-get: install them with its package manager`);
-  }
+  const arch = addArch ? [`dpkg architecture ${GUEST_ARCH} (the guest's Node.js and busybox)`] : [];
+  const what = [...arch, ...missing.map((r) => `${r.provides} (${r.pkg}: ${r.why})`)].join(', ');
+  if (!onPath('apt-get')) throw new Error(`missing ${what}; this host has no apt-get: install them with its package manager`);
   if (process.getuid?.() !== 0) {
     const steps = [...(addArch ? [`dpkg --add-architecture ${GUEST_ARCH}`, 'apt-get update'] : []), ...(pkgs.length ? [`apt-get install -y ${pkgs.join(' ')}`] : [])];
-    throw new Error(`missing ${missing.length ? describe(missing) : `dpkg architecture ${GUEST_ARCH} (the guest's Debian packages)`}; as root run: ${steps.join(' && ')}`);
+    throw new Error(`missing ${what}; as root run: ${steps.join(' && ')}`);
   }
-  progress('setup', `installing ${[...(addArch ? [`dpkg architecture ${GUEST_ARCH} (the guest's Node.js and busybox)`] : []), ...missing.map((r) => `${r.pkg} (${r.why})`)].join(', ')} with apt-get`);
+  progress('setup', `installing ${[...arch, ...missing.map((r) => `${r.pkg} (${r.why})`)].join(', ')} with apt-get`);
   const t0 = Date.now();
   if (addArch) await execa('dpkg', ['--add-architecture', GUEST_ARCH]);
   await aptGet(['update'], 'apt-get update');
@@ -121,11 +120,9 @@ export interface DoctorReport {
   installed: string[];
 }
 
-const ALL: readonly Need[] = ['native', 'kernel', 'debian-source', 'cross', 'image', 'boot', 'tests'];
-
 /** Checks every requirement; with fix, installs the missing ones. */
 export async function doctor(fix: boolean): Promise<DoctorReport> {
-  const installed = fix ? await ensureTools(ALL) : [];
-  const missing = missingFor(ALL);
+  const installed = fix ? await ensureTools(NEEDS) : [];
+  const missing = missingFor(NEEDS);
   return { present: requirements.filter((r) => !missing.includes(r)).map((r) => r.pkg), missing, installed };
 }

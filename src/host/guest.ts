@@ -98,7 +98,7 @@ export class Guest {
       };
       const bootTimer = setTimeout(() => fail(new GuestError('boot', 'ETIMEDOUT', 0, `no agent after ${this.timeoutMs} ms; ${exitCause({ console: this.vm.console(), stderr: '', exitCode: 0 }, this.consoleLog)}`)), this.timeoutMs);
       this.vm.onCrash((c) => fail(new GuestError('guest', 'ECRASH', 0, `kernel ${c.kind}:\n${c.excerpt}`, c)));
-      this.vm.done.then((r: BootResult) => fail(new GuestError('guest', r.crash ? 'ECRASH' : 'EGUESTEXIT', 0, r.crash ? `kernel ${r.crash.kind}:\n${r.crash.excerpt}` : `QEMU exited (${r.exitCode}) after ${Date.now() - t0} ms${ready ? '' : ', before the agent was ready'}: ${exitCause(r, this.consoleLog)}`, r.crash)));
+      this.vm.done.then((r: BootResult) => fail(exitError('guest', r, `after ${Date.now() - t0} ms${ready ? '' : ', before the agent was ready'}`, this.consoleLog)));
       this.sock.setEncoding('utf8');
       this.sock.on('data', (d: string) => {
         this.buf += d;
@@ -199,6 +199,12 @@ export async function makeScratchDisk(path: string, mib: number): Promise<string
   return path;
 }
 
+/** QEMU's end as an error: a crash (its excerpt), or an exit with its cause (exitCause). */
+function exitError(op: string, r: BootResult, when: string, consoleLog: string): GuestError {
+  if (r.crash) return new GuestError(op, 'ECRASH', 0, exitCause(r, consoleLog), r.crash);
+  return new GuestError(op, 'EGUESTEXIT', 0, `QEMU exited (${r.exitCode}) ${when}: ${exitCause(r, consoleLog)}`);
+}
+
 async function connectWhenReady(path: string, vm: Vm, timeoutMs: number, consoleLog: string): Promise<Socket> {
   const until = Date.now() + timeoutMs;
   let exited: BootResult | undefined;
@@ -211,7 +217,7 @@ async function connectWhenReady(path: string, vm: Vm, timeoutMs: number, console
         s.once('error', reject);
       });
     } catch (e) {
-      if (exited) throw new GuestError('boot', exited.crash ? 'ECRASH' : 'EGUESTEXIT', 0, `QEMU exited (${exited.exitCode}) before its agent socket opened: ${exitCause(exited, consoleLog)}`, exited.crash);
+      if (exited) throw exitError('boot', exited, 'before its agent socket opened', consoleLog);
       if (Date.now() > until) throw new GuestError('boot', 'ETIMEDOUT', 0, `agent socket ${path}: ${(e as Error).message}`);
       await sleep(20);
     }

@@ -160,15 +160,20 @@ const SEVERITY: Record<Result['status'], number> = { pass: 0, skip: 1, fail: 2, 
  * round (with its reason), and lists the scenarios whose verdict changed.
  */
 export function foldRounds(rounds: readonly Result[][]): { results: Result[]; changed: VerdictChange[] } {
-  const ids = [...new Set(rounds.flatMap((r) => r.map((x) => x.id)))];
+  const byId = new Map<string, Array<Result | undefined>>();
+  rounds.forEach((round, k) => {
+    for (const x of round) {
+      if (!byId.has(x.id)) byId.set(x.id, Array<Result | undefined>(rounds.length));
+      byId.get(x.id)![k] = x;
+    }
+  });
   const results: Result[] = [];
   const changed: VerdictChange[] = [];
-  for (const id of ids) {
-    const each = rounds.map((r) => r.find((x) => x.id === id));
+  for (const [id, each] of byId) {
     const seen = each.filter((x): x is Result => x !== undefined);
     const worst = seen.reduce((a, b) => (SEVERITY[b.status] > SEVERITY[a.status] ? b : a));
     results.push({ ...worst, durationMs: Math.max(...seen.map((x) => x.durationMs)) });
-    const verdicts = each.map((x) => x?.status ?? 'error');
+    const verdicts = Array.from(each, (x) => x?.status ?? 'error');
     if (new Set(verdicts).size > 1) changed.push({ id, verdicts, reason: seen.find((x) => x.status !== 'pass' && x.status !== 'skip')?.reason });
   }
   return { results, changed };

@@ -258,35 +258,23 @@ class TraceRun {
     }
   }
 
-  /**
-   * One observe request per observed process with mappings; for a dying one,
-   * then a read of its status: the observation counts only if the mm was still
-   * there after it (exit_mm() clears task->mm before exit_mmap() tears it down).
-   */
+  /** One observe request per observed process with mappings. */
   observeRequests(s: State): AgentReq[] {
-    const procs = s.procs.filter((p) => observed(p) && p.vmas.length);
-    return [
-      ...procs.map((p) => ({ op: 'observe', pid: p.pid, ranges: p.vmas.map((v) => [v.start.toString(), v.pages]), smaps: true, status: true, kpage: true })),
-      ...procs.filter((p) => p.state === 'dying').map((p) => ({ op: 'read', path: `/proc/${p.pid}/status` })),
-    ];
+    return s.procs.filter((p) => observed(p) && p.vmas.length).map((p) => ({ op: 'observe', pid: p.pid, ranges: p.vmas.map((v) => [v.start.toString(), v.pages]), smaps: true, status: true, kpage: true }));
   }
 
   /** The observe results, in observeRequests() order, as the comparator's Observation. */
   observation(s: State, results: unknown[]): Observation {
     const obs: Observation = {};
     const procs = s.procs.filter((p) => observed(p) && p.vmas.length);
-    const dying = procs.filter((p) => p.state === 'dying');
     procs.forEach((p, n) => {
       const r = results[n];
       if (r instanceof GuestError) throw r;
-      const after = p.state === 'dying' ? results[procs.length + dying.indexOf(p)] : undefined;
-      if (p.state === 'dying' && (after instanceof GuestError || !/^VmSize:/m.test((after as { text: string }).text))) {
-        obs[p.label] = { pid: p.pid, gone: 'exiting', vmas: {} };
-        return;
-      }
       const o = r as { gone?: string; status?: Record<string, number>; pagemap: string[][]; smaps?: Array<Record<string, number> | null>; kpagecount?: Array<string | null>; kpageflags?: Array<string | null> };
-      if (o.gone) {
-        obs[p.label] = { pid: p.pid, gone: o.gone, vmas: {} };
+      // A dying process counts only if its mm outlived the observation: observe reads status last,
+      // and exit_mm() clears task->mm (VmSize goes) before exit_mmap() tears the mm down.
+      if (o.gone || (p.state === 'dying' && o.status?.VmSize === undefined)) {
+        obs[p.label] = { pid: p.pid, gone: o.gone ?? 'exiting', vmas: {} };
         return;
       }
       let k = 0;
