@@ -85,7 +85,9 @@ export async function run(o: RunOptions): Promise<number> {
   const save = () => {
     const folded = foldRounds(rounds);
     results.splice(0, results.length, ...folded.results, ...runErrors);
-    if (repeat > 1) report.repeat = { rounds: rounds.length, of: repeat, changed: folded.changed, retried: rounds.flat().filter((r) => r.retried?.length).length };
+    // A round still under way has not reached every scenario: not a change of verdict.
+    const complete = rounds.filter((r) => r.length === scenarios.length);
+    if (repeat > 1) report.repeat = { rounds: complete.length, of: repeat, changed: foldRounds(complete).changed, retried: rounds.flat().filter((r) => r.retried?.length).length };
     report.summary = summarize(results);
     writeFileSync(join(outDir, 'results.json'), JSON.stringify(report, null, 2) + '\n');
   };
