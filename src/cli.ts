@@ -8,6 +8,7 @@ import { run, shell } from './host/run.js';
 import { parseCommandLine, UsageError, type Command, type Options } from './options.js';
 import { runMutants } from './host/mutants.js';
 import { fuzz } from './fuzz/run.js';
+import { runMutate } from './mutate/run.js';
 
 const USAGE = `usage: reclaim-harness <command> [options]
 
@@ -24,6 +25,13 @@ commands:
   mutants [--only REGEX] [run's options]
                       build each known-bug kernel in qemu/mutants/, run the suite on it, print
                       the kill table; exit 1 if any mutant survives (--timeout default 20)
+  mutate [--series DIR] [--sample N --seed S] [--only REGEX] [--min-score P] [--kernel-src DIR]
+         [run's guest options]
+                      mechanical mutants of the C lines the series adds (negated conditions,
+                      moved boundaries, deleted calls, changed constants and errnos, ...), all
+                      built into one kernel behind a runtime switch; each runs the scenarios
+                      that reach it. Prints the survivors and the mutation score; exit 1 below
+                      P percent (90). --timeout default 20
   fuzz [--seed S] [--runs N] [--parser-runs N] [--mutant PATCH] [run's kernel options]
                       random operation sequences in lockstep with the model; the first mismatch
                       is shrunk and written as sequence.json and a C reproducer (repro.c)
@@ -47,6 +55,7 @@ function needsOf(command: Command, o: Options): Need[] {
     case 'shell':
     case 'fuzz':
     case 'mutants':
+    case 'mutate':
       return ['boot', 'image', 'cross', ...kernel];
     case 'kernel':
       return kernel;
@@ -80,6 +89,8 @@ async function main(argv: string[]): Promise<number> {
       return run({ ...guest(60, 'out/run'), filter: o.filter, format: o.format, repeat: o.repeat });
     case 'mutants':
       return runMutants({ ...guest(20, 'out/mutants'), only: o.only, filter: o.filter });
+    case 'mutate':
+      return runMutate({ ...guest(20, 'out/mutate'), series: o.series, sample: o.sample, seed: o.seed, only: o.only, minScore: o.minScore });
     case 'fuzz':
       return fuzz({ ...guest(20, 'out/fuzz'), seed: o.seed, runs: o.runs, parserRuns: o.parserRuns, extraPatches: o.mutant ? [o.mutant] : undefined });
     case 'shell':

@@ -10,7 +10,7 @@ import { listMutants } from './host/mutants.js';
 import { formats, type Format } from './host/run.js';
 import { suite } from './suite/index.js';
 
-export const commands = ['run', 'mutants', 'fuzz', 'shell', 'demo', 'doctor', 'kernel', 'cross-build'] as const;
+export const commands = ['run', 'mutants', 'mutate', 'fuzz', 'shell', 'demo', 'doctor', 'kernel', 'cross-build'] as const;
 export type Command = (typeof commands)[number];
 
 /** A mistake on the command line: exit status 2. */
@@ -20,15 +20,18 @@ export class UsageError extends Error {
   }
 }
 
-const GUEST: Command[] = ['run', 'mutants', 'fuzz', 'shell'];
+const GUEST: Command[] = ['run', 'mutants', 'mutate', 'fuzz', 'shell'];
 const SPECS = {
   kernel: { type: 'string', commands: ['run', 'fuzz', 'shell'] },
   'kernel-src': { type: 'string', commands: [...GUEST, 'kernel'] },
-  patches: { type: 'string', commands: [...GUEST, 'kernel'] },
+  patches: { type: 'string', commands: ['run', 'mutants', 'fuzz', 'shell', 'kernel'] },
+  series: { type: 'string', commands: ['mutate'] },
+  sample: { type: 'string', commands: ['mutate'] },
+  'min-score': { type: 'string', commands: ['mutate'] },
   profile: { type: 'string', commands: ['kernel'] },
   filter: { type: 'string', commands: ['run', 'mutants'] },
-  only: { type: 'string', commands: ['mutants'] },
-  seed: { type: 'string', commands: ['fuzz'] },
+  only: { type: 'string', commands: ['mutants', 'mutate'] },
+  seed: { type: 'string', commands: ['fuzz', 'mutate'] },
   runs: { type: 'string', commands: ['fuzz'] },
   'parser-runs': { type: 'string', commands: ['fuzz'] },
   mutant: { type: 'string', commands: ['fuzz'] },
@@ -38,7 +41,7 @@ const SPECS = {
   timeout: { type: 'string', commands: GUEST },
   format: { type: 'string', commands: ['run'] },
   repeat: { type: 'string', commands: ['run'] },
-  output: { type: 'string', commands: ['run', 'mutants', 'fuzz'] },
+  output: { type: 'string', commands: ['run', 'mutants', 'mutate', 'fuzz'] },
   fix: { type: 'boolean', commands: ['doctor'] },
   json: { type: 'boolean', commands: ['doctor', 'kernel', 'cross-build'] },
   arch: { type: 'string', commands: ['cross-build'] },
@@ -60,6 +63,10 @@ export interface Options {
   profile: Profile;
   filter?: string;
   only?: string;
+  /** mutate: the series to mutate, how many mutants, and the score it must reach */
+  series?: string;
+  sample?: number;
+  minScore: number;
   seed: number;
   runs: number;
   parserRuns: number;
@@ -145,7 +152,7 @@ export function parseCommandLine(argv: string[]): Parsed {
   const check = (n: Name, p: string | undefined) => p && problems.push(`--${n} ${str(n)}: ${p}`);
 
   const hostMiB = Math.floor(totalmem() / 1048576);
-  const o: Options = { profile: 'default', seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', repeat: 1, fix: values.fix === true, json: values.json === true, arch: 'arm64' };
+  const o: Options = { profile: 'default', minScore: 90, seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', repeat: 1, fix: values.fix === true, json: values.json === true, arch: 'arm64' };
   let v: string | undefined;
   if ((v = str('mem')) !== undefined) {
     const mib = parseMiB(v);
@@ -211,7 +218,7 @@ export function parseCommandLine(argv: string[]): Parsed {
   if ((v = str('only')) !== undefined) {
     const p = regexProblem(v);
     if (p) check('only', p);
-    else if (!listMutants(undefined, v).length) check('only', 'matches no mutant in qemu/mutants/');
+    else if (command === 'mutants' && !listMutants(undefined, v).length) check('only', 'matches no mutant in qemu/mutants/');
     else o.only = v;
   }
   if ((v = str('kernel')) !== undefined) {
@@ -229,6 +236,21 @@ export function parseCommandLine(argv: string[]): Parsed {
     const p = seriesProblem(v);
     if (p) problems.push(`--patches: ${p}`);
     else o.patches = v;
+  }
+  if ((v = str('series')) !== undefined) {
+    const p = v === 'none' ? 'none has no lines to mutate' : seriesProblem(v);
+    if (p) problems.push(`--series: ${p}`);
+    else o.series = v;
+  }
+  if ((v = str('sample')) !== undefined) {
+    const [n, p] = wholeNumber(v, '--sample', 1, 100_000);
+    if (p) problems.push(p);
+    else o.sample = n;
+  }
+  if ((v = str('min-score')) !== undefined) {
+    const [n, p] = wholeNumber(v, '--min-score', 0, 100, ' (percent)');
+    if (p) problems.push(p);
+    else o.minScore = n;
   }
   if ((v = str('mutant')) !== undefined) {
     if (!existsSync(v) || !statSync(v).isFile()) check('mutant', 'no such file');

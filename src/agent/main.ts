@@ -7,7 +7,7 @@
 // {"id":N,"ok":false,"error":{"code","errno","syscall","message"}}. Numbers that
 // can exceed 2^53 (addresses, lengths, pagemap entries) travel as strings.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, constants as fsc, createReadStream, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, createReadStream, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { once } from 'node:events';
 import { cpus, release, version } from 'node:os';
 import type { Readable } from 'node:stream';
@@ -89,11 +89,15 @@ function features() {
     swap: { totalKb: meminfo.SwapTotal ?? 0, devices: (text('/proc/swaps') ?? '').split('\n').slice(1).map((l) => l.split(/\s+/)[0]) },
     thp: text('/sys/kernel/mm/transparent_hugepage/enabled')?.match(/\[(\w+)\]/)?.[1] ?? 'unsupported',
     hugepages: { sizeKb: meminfo.Hugepagesize ?? 0, total: meminfo.HugePages_Total ?? 0 },
+    // anonymous multi-size THP: one hugepages-<size>kB directory per folio size
+    mthp: has(THP_DIR) ? readdirSync(THP_DIR).flatMap((d) => /^hugepages-(\d+)kB$/.exec(d)?.[1] ?? []).map(Number).sort((a, b) => a - b) : [],
     kpage: has('/proc/kpagecount') && has('/proc/kpageflags'),
     ksm: has('/sys/kernel/mm/ksm/run'),
     memTotalKb: meminfo.MemTotal,
   };
 }
+
+const THP_DIR = '/sys/kernel/mm/transparent_hugepage';
 
 async function asUser(r: Req): Promise<unknown> {
   const uid = Number(r.uid);

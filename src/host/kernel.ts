@@ -142,6 +142,30 @@ export function readSeries(patches: string): Series {
 }
 
 /**
+ * A scratch directory holding `files` of the source with the series applied
+ * (a file the series creates is there too). The caller removes it.
+ */
+export async function stageSeries(src: Source, series: Series, files: readonly string[] = series.files): Promise<string> {
+  const stage = mkdtempSync(join(tmpdir(), 'reclaim-series-'));
+  for (const f of files) {
+    if (!existsSync(join(src.dir, f))) continue;
+    mkdirSync(dirname(join(stage, f)), { recursive: true });
+    copyFileSync(join(src.dir, f), join(stage, f));
+  }
+  for (const p of series.patches) {
+    const r = await execa('git', ['apply', '-p1', '--whitespace=nowarn', p], { cwd: stage, reject: false, all: true });
+    if (r.exitCode !== 0) {
+      rmSync(stage, { recursive: true, force: true });
+      throw new Error(`patch ${relative(packageRoot, p)} does not apply to ${src.dir}:\n${r.all}`);
+    }
+  }
+  return stage;
+}
+
+/** --kernel-src DIR, or Debian's linux-source-6.12. */
+export const kernelSource = (kernelSrc?: string): Promise<Source> => (kernelSrc ? userSource(kernelSrc) : debianSource());
+
+/**
  * Makes tree = source + series. rsync brings everything the series does not
  * touch; the touched files are staged, patched, and written only where their
  * content changes, so make rebuilds just what the series changed.
@@ -150,7 +174,7 @@ export async function syncTree(src: Source, series: Series, tree: string): Promi
   const stateFile = join(tree, '.reclaim-harness-series.json');
   const before: string[] = existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : [];
   const touched = [...new Set([...before, ...series.files])].sort();
-  const stage = mkdtempSync(join(tmpdir(), 'reclaim-series-'));
+  const stage = await stageSeries(src, series, touched);
   try {
     const exclude = join(stage, '.exclude');
     writeFileSync(exclude, ['/.git', '/.reclaim-harness-series.json', ...touched.map((f) => `/${f}`)].join('\n') + '\n');
@@ -158,15 +182,6 @@ export async function syncTree(src: Source, series: Series, tree: string): Promi
     mkdirSync(tree, { recursive: true });
     await execa('rsync', ['-a', '--delete', `--exclude-from=${exclude}`, `${src.dir}/`, `${tree}/`]);
     rmSync(exclude);
-    for (const f of touched) {
-      if (!existsSync(join(src.dir, f))) continue;
-      mkdirSync(dirname(join(stage, f)), { recursive: true });
-      copyFileSync(join(src.dir, f), join(stage, f));
-    }
-    for (const p of series.patches) {
-      const r = await execa('git', ['apply', '-p1', '--whitespace=nowarn', p], { cwd: stage, reject: false, all: true });
-      if (r.exitCode !== 0) throw new Error(`patch ${relative(packageRoot, p)} does not apply to ${src.dir}:\n${r.all}`);
-    }
     let changed = 0;
     for (const f of touched) {
       const staged = join(stage, f);
@@ -277,7 +292,7 @@ async function configure(tree: string, fragments: string[], build: string): Prom
 export async function buildKernel(o: KernelOptions = {}): Promise<KernelBuild> {
   const t0 = Date.now();
   const profile = o.profile ?? 'default';
-  const src = o.kernelSrc ? await userSource(o.kernelSrc) : await debianSource();
+  const src = await kernelSource(o.kernelSrc);
   const series = withExtra(readSeries(o.patches ?? defaultPatches), o.extraPatches ?? []);
   const fragments = fragmentsFor(series, profile);
   await ensureTools(['kernel']);

@@ -241,6 +241,11 @@ export const basic: Scenario[] = [
       ctx.expect(w.ok && w.value === 2, `write '1\\n' gave ${w.ok ? w.value : w.code}, expected 2 (count)`);
       const text = await ctx.read('/dev/shrinkmem');
       ctx.expect(/^\d+\n$/.test(text), `read gave ${JSON.stringify(text)}, expected "<pages>\\n"`);
+      // 0 MB reclaims nothing, and the count is the last write's: 0.
+      const z = await ctx.write('/dev/shrinkmem', '0');
+      ctx.expect(z.ok && z.value === 1, `write '0' gave ${z.ok ? z.value : z.code}, expected 1 (count)`);
+      const after = await ctx.read('/dev/shrinkmem');
+      ctx.expect(after === '0\n', `read after writing 0 gave ${JSON.stringify(after)}, expected "0\\n" (A3: the pages the last write freed)`);
     },
   },
 ];

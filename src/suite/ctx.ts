@@ -12,6 +12,8 @@ export interface Features {
   swap: { totalKb: number };
   thp: string;
   hugepages: { sizeKb: number; total: number };
+  /** anonymous mTHP folio sizes in kB (Linux 6.8+) */
+  mthp?: number[];
   ksm?: boolean;
   kernel: { release: string; version: string; arch: string };
 }
@@ -64,6 +66,14 @@ export class Ctx {
 
   async read(path: string): Promise<string> {
     return (await this.guest.request<{ text: string }>('read', { path })).text;
+  }
+
+  /** Sets a sysfs knob shown as "a [b] c" to value; the old choice is put back after the scenario. */
+  async setKnob(path: string, value: string): Promise<void> {
+    const old = /\[(\w+)\]/.exec(await this.read(path))?.[1];
+    if (!old) throw new Error(`${path}: no [current] choice`);
+    this.cleanup.unshift({ op: 'write', path, text: old });
+    await this.guest.request('write', { path, text: value });
   }
 
   reclaim(pid: number, text: string): Promise<Outcome<number>> {

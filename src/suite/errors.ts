@@ -42,6 +42,30 @@ const traces: Scenario[] = [
   traceScenario('madvise.dontneed.after-mrelease', 'MADV_DONTNEED with the range flag after process_mrelease reaped the target: 0 (MMF_OOM_SKIP) or ESRCH (§6.2 PM-DN)', { feature: 'pmadv-range' }, [
     ...base(), { op: 'kill', p: 'P' }, { op: 'mrelease', p: 'P' }, pm('dontneed', null, 1), { op: 'reap', p: 'P' },
   ]),
+  traceScenario('madvise.dontneed.after-mrelease-iovec', 'MADV_DONTNEED with an iovec after process_mrelease: 0, not the bytes (MMF_OOM_SKIP), or ESRCH (A2, §6.2 PM-DN)', { feature: 'pmadv-range' }, [
+    ...base(), { op: 'kill', p: 'P' }, { op: 'mrelease', p: 'P' }, pm('dontneed', [{ m: 'm' }]), { op: 'reap', p: 'P' },
+  ]),
+  traceScenario('madvise.dontneed.dying-no-iovec', 'MADV_DONTNEED with no iovec on a dying target: 0 (nothing to advise), or ESRCH (A2, §5.4)', { feature: 'pmadv-range' }, [
+    ...base(), { op: 'kill', p: 'P' }, pm('dontneed', []), { op: 'reap', p: 'P' },
+  ]),
+  traceScenario('madvise.dontneed.dying-len-zero', 'MADV_DONTNEED with one zero-length iovec on a dying target: 0, or ESRCH (A2, C.1 10e)', { feature: 'pmadv-range' }, [
+    ...base(), { op: 'kill', p: 'P' }, pm('dontneed', [{ m: 'm', len: 0 }]), { op: 'reap', p: 'P' },
+  ]),
+  traceScenario('reclaim.locked-elsewhere', 'a file page mlocked by another process stays, and stays evictable once munlocked: then both reclaims drop it (§6.1 rows 6, 11)', { feature: 'proc-reclaim' }, [
+    { op: 'spawn', p: 'P' }, { op: 'spawn', p: 'Q' },
+    { op: 'map', p: 'P', m: 'm', kind: 'file-private', pages: 16, file: 'locked-elsewhere' }, { op: 'touch', p: 'P', span: { m: 'm' }, how: 'read' },
+    { op: 'map', p: 'Q', m: 'm', kind: 'file-private', pages: 16, file: 'locked-elsewhere', keep: true, locked: true }, { op: 'touch', p: 'Q', span: { m: 'm' }, how: 'read' },
+    { op: 'reclaim', target: 'P', mode: 'file' }, { op: 'verify', p: 'P' },
+    { op: 'munlock', p: 'Q', m: 'm' }, { op: 'reclaim', target: 'Q', mode: 'file' }, { op: 'reclaim', target: 'P', mode: 'file' }, { op: 'verify', p: 'P' }, { op: 'verify', p: 'Q' },
+  ]),
+  traceScenario('reclaim.range.partial-mthp', "'ADDR SIZE' across 64 kB mTHP folios splits them and reclaims only the covered pages (§6.1 row 8b)", { feature: 'proc-reclaim', mthp: 64, swap: true }, [
+    { op: 'spawn', p: 'P' }, { op: 'map', p: 'P', m: 'm', kind: 'anon-private', pages: 64 }, { op: 'touch', p: 'P', span: { m: 'm' }, how: 'write' },
+    { op: 'reclaim', target: 'P', range: { m: 'm', first: 3, count: 22 } }, { op: 'verify', p: 'P' },
+  ]),
+  traceScenario('pageout.partial-mthp', 'MADV_PAGEOUT across 64 kB mTHP folios pages out only the covered pages (§6.1 row 8b)', { mthp: 64, swap: true }, [
+    { op: 'spawn', p: 'P' }, { op: 'map', p: 'P', m: 'm', kind: 'anon-private', pages: 64 }, { op: 'touch', p: 'P', span: { m: 'm' }, how: 'write' },
+    pm('pageout', [{ m: 'm', first: 3, count: 22 }]), { op: 'verify', p: 'P' },
+  ]),
   traceScenario('mrelease.esrch.reaped', 'process_mrelease on a reaped process is ESRCH (§2.5)', { feature: 'process-mrelease' }, [...base(), { op: 'kill', p: 'P' }, { op: 'reap', p: 'P' }, { op: 'mrelease', p: 'P' }]),
   traceScenario('reclaim.range.partial-thp', "'ADDR SIZE' over half a THP splits it and reclaims only the covered pages (§6.1 row 8b)", { feature: 'proc-reclaim', thp: true, swap: true }, [
     { op: 'spawn', p: 'P' }, { op: 'map', p: 'P', m: 'm', kind: 'anon-private', pages: 512, thp: true }, { op: 'touch', p: 'P', span: { m: 'm' }, how: 'write' },
@@ -231,6 +255,16 @@ const custom: Scenario[] = [
       ctx.expectOutcome(await ctx.processMadvise(fd, null, ABI.MADV_COLD, 0), 'ESRCH', 'process_madvise(MADV_COLD) on a zombie');
       if (ctx.features.interfaces.processMrelease) ctx.expectOutcome(await ctx.processMrelease(fd), 'ESRCH', 'process_mrelease on a zombie');
       await p.wait(c.pid);
+    },
+  },
+  {
+    id: 'shrinkmem.efault',
+    title: 'a write to /dev/shrinkmem from an unmapped address is EFAULT, not EINVAL (A3)',
+    needs: { feature: 'shrinkmem' },
+    async run(ctx) {
+      const w = await ctx.spawn();
+      const fd = await w.open('/dev/shrinkmem', 'wronly');
+      await refused(ctx, 'write(fd, unmapped buffer, 4)', 'EFAULT', () => w.write(fd, 'fault'));
     },
   },
   {

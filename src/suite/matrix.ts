@@ -45,6 +45,7 @@ export const ROWS: Row[] = [
   { id: 'shmem', row: '5', title: 'shared anon (shmem)', swapMatters: true, setup: [spawn(), map('anon-shared'), touch('write')] },
   { id: 'memfd', row: '5', title: 'memfd', swapMatters: true, setup: [spawn(), map('memfd'), touch('write')] },
   { id: 'mlocked', row: '6', title: 'mlocked private anon', setup: [spawn(), map('anon-private', { locked: true }), touch('write')] },
+  { id: 'mthp', row: '8', title: 'anon 64 kB mTHP folios', needs: { mthp: 64 }, swapMatters: true, setup: [spawn(), map('anon-private', { pages: 64 }), touch('write')] },
   { id: 'hugetlb', row: '7', title: 'MAP_HUGETLB', needs: { hugetlb: true }, setup: [spawn(), map('hugetlb', { pages: 512 }), touch('write')] },
   { id: 'thp', row: '8', title: 'anon THP, fully in range', needs: { thp: true }, swapMatters: true, setup: [spawn(), map('anon-private', { pages: 512, thp: true }), touch('write')] },
   { id: 'ksm', row: '9', title: 'KSM-merged zero-filled pages, one process', needs: { ksm: true }, swapMatters: true, setup: [spawn(), map('anon-private'), touch('zero'), { op: 'merge', p: 'P', m: 'm' }] },

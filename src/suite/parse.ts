@@ -7,6 +7,8 @@ export const RECLAIM_INPUTS = [
   'anon', ' all\n', 'file\n', '\xa0file\xa0', 'ALL', '', 'file anon', 'anon\0junk', '4097 4096', '4096', '4096 0',
   '4096  8192', '4096\t8192', '0x1000 4k', '010 4096', '4096 -1', '4096 0xffffffffffffffff', '0xfffffffffffff000 8192',
   '4096abc 4096', '0 1 2 3', '0x7fff00000000 1G', '8192 4097', '16E 4096', `anon${' '.repeat(300)}`,
+  // the write is cut at 199 bytes (A1: buffer[200]): the stray x counts only at 199 bytes or fewer
+  `anon${' '.repeat(194)}x`, `anon${' '.repeat(195)}x`, `anon${' '.repeat(196)}x`,
 ];
 export const SHRINKMEM_INPUTS = ['0', '0x0\n', '+0', '00', 'abc', '1\n\n', ' 1', '-1', '99999999999999999999', '', '0x', '1 '];
 

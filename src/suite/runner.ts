@@ -36,6 +36,7 @@ export function skipReason(needs: Needs, f: Features): string | undefined {
   if (needs.swap && f.swap.totalKb === 0) return 'needs swap (run with --swap SIZE)';
   if (needs.hugetlb && f.hugepages.total === 0) return 'needs reserved hugetlb pages';
   if (needs.thp && f.thp === 'unsupported') return 'kernel lacks transparent hugepages';
+  if (needs.mthp && !(f.mthp ?? []).includes(needs.mthp)) return `kernel lacks ${needs.mthp} kB anonymous mTHP (Linux 6.8+, /sys/kernel/mm/transparent_hugepage/hugepages-${needs.mthp}kB)`;
   if (needs.ksm && !f.ksm) return 'kernel lacks KSM (CONFIG_KSM)';
   return undefined;
 }
@@ -98,7 +99,16 @@ export async function attempts(guest: Guest, makeCtx: () => Ctx, fn: (ctx: Ctx) 
  * with: one the guest does not show is a FAIL, never a SKIP, so a broken port
  * cannot pass as an unpatched kernel.
  */
-export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onResult: (r: Result) => void = () => {}, built: ReadonlySet<Feature> = new Set()): Promise<Result[]> {
+export interface SuiteHooks {
+  /** before a scenario that runs (not one skipped) */
+  before?: (s: Scenario) => Promise<void>;
+  /** after it, with its result */
+  after?: (s: Scenario, r: Result) => Promise<void>;
+  /** no more scenarios once this says so */
+  stop?: (r: Result) => boolean;
+}
+
+export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onResult: (r: Result) => void = () => {}, built: ReadonlySet<Feature> = new Set(), hooks: SuiteHooks = {}): Promise<Result[]> {
   const features = guest.features as unknown as Features;
   await prepareGuest(guest, features);
   // Start the unprivileged workers now; their Node start-up overlaps the first scenarios.
@@ -119,6 +129,7 @@ export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onR
     } else if (skip) r = { id: s.id, status: 'skip', reason: skip, durationMs: 0 };
     else if (!guest.alive) r = { id: s.id, status: 'error', reason: `guest lost earlier: ${guest.lostReason?.code}`, durationMs: 0 };
     else {
+      await hooks.before?.(s);
       const ran = await attempts(guest, () => new Ctx(guest, features, s.needs.swap ?? swapOn), async (ctx) => {
         if (s.needs.swap !== undefined && s.needs.swap !== swapOn) {
           await guest.request('swap', { on: s.needs.swap });
@@ -135,9 +146,11 @@ export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onR
       }
       if (ran.retried.length) r.retried = ran.retried;
       r.durationMs = Date.now() - t0;
+      if (guest.alive) await hooks.after?.(s, r);
     }
     results.push(r);
     onResult(r);
+    if (hooks.stop?.(r)) break;
   }
   // Put swap back as it was, so a second round starts where the first did.
   const swapAtStart = features.swap.totalKb > 0;

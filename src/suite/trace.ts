@@ -297,5 +297,13 @@ class TraceRun {
 
 /** A scenario whose body is a trace. */
 export function traceScenario(id: string, title: string, needs: Needs, steps: Step[]): Scenario {
-  return { id, title, needs, run: async (ctx) => void (await runTrace(ctx, steps)) };
+  return {
+    id,
+    title,
+    needs,
+    run: async (ctx) => {
+      if (needs.mthp) await ctx.setKnob(`/sys/kernel/mm/transparent_hugepage/hugepages-${needs.mthp}kB/enabled`, 'always');
+      await runTrace(ctx, steps);
+    },
+  };
 }

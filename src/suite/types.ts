@@ -11,6 +11,8 @@ export interface Needs {
   hugetlb?: boolean;
   thp?: boolean;
   ksm?: boolean;
+  /** an anonymous mTHP folio size in kB, turned on ('always') for the scenario */
+  mthp?: number;
   /** uses unprivileged agent workers (as_user): started early */
   asUser?: boolean;
 }
