@@ -78,6 +78,14 @@ test('option checks: ranges at both ends, values, paths and combinations', (t) =
   assert.match(problems('run', '--filter', '^no-such-scenario$')[0]!, /matches none of the \d+ scenarios/);
   assert.match(problems('mutants', '--only', '^zzz')[0]!, /--only \^zzz: matches no mutant/);
   assert.match(problems('mutants', '--kernel', '/etc/passwd')[0]!, /--kernel does not apply to 'mutants'/);
+  assert.deepEqual(problems('mutate', '--sample', '1', '--seed', '-3', '--min-score', '0', '--only', 'madvise', '--series', 'qemu/patches/linux-6.12'), []);
+  assert.match(problems('mutate', '--sample', '0')[0]!, /--sample 0: want a whole number from 1 to/);
+  assert.match(problems('mutate', '--min-score', '101')[0]!, /--min-score 101: want a whole number from 0 to 100 \(percent\)/);
+  assert.match(problems('mutate', '--series', 'none')[0]!, /--series: none has no lines to mutate/);
+  assert.match(problems('mutate', '--series', '/etc')[0]!, /--series: no \*\.patch files in \/etc/);
+  assert.match(problems('mutate', '--patches', 'none')[0]!, /--patches does not apply to 'mutate'/);
+  assert.match(problems('run', '--sample', '3')[0]!, /--sample does not apply to 'run' \(it is for: mutate\)/);
+  assert.equal(parseCommandLine(['mutate']).options.minScore, 90);
   assert.match(problems('run', '--mem')[0]!, /--mem needs a value/);
   assert.deepEqual(problems('run', '--mem', '--smp', '2'), ['--mem needs a value']);
   assert.match(problems('doctor', '--fix=yes')[0]!, /--fix takes no value/);

@@ -7,7 +7,7 @@
 // {"id":N,"ok":false,"error":{"code","errno","syscall","message"}}. Numbers that
 // can exceed 2^53 (addresses, lengths, pagemap entries) travel as strings.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, constants as fsc, createReadStream, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, createReadStream, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { once } from 'node:events';
 import { cpus, release, version } from 'node:os';
 import type { Readable } from 'node:stream';
@@ -267,6 +267,16 @@ const ops: Record<string, Op> = {
     }
   },
   read: (r) => ({ text: readFileSync(String(r.path), 'latin1') }),
+  /** pread(2) of length bytes at offset (e.g. /proc/PID/mem at a user address) */
+  pread: (r) => {
+    const fd = openSync(String(r.path), fsc.O_RDONLY);
+    try {
+      const b = Buffer.alloc(Number(r.length));
+      return { base64: b.subarray(0, readSync(fd, b, 0, b.length, BigInt(String(r.offset)))).toString('base64') };
+    } finally {
+      closeSync(fd);
+    }
+  },
   stat: (r) => {
     const st = statSync(String(r.path));
     return { mode: st.mode, uid: st.uid, gid: st.gid };

@@ -22,7 +22,8 @@ export type Raw =
   | { t: 'pmadvise'; proc: number; advice: Advice; vec: Array<{ map: number; a: number; b: number; odd: boolean }> | null; flags: number }
   | { t: 'kill'; proc: number; then: 'mrelease' | 'dontneed' | 'none' }
   | { t: 'verify'; proc: number }
-  | { t: 'shrinkmem'; mb: number };
+  | { t: 'shrinkmem'; mb: number }
+  | { t: 'mthp'; on: boolean };
 
 const small = fc.nat({ max: 63 });
 const proc = fc.nat({ max: 2 });
@@ -52,6 +53,7 @@ export const rawOp: fc.Arbitrary<Raw> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('kill' as const), proc, then: fc.constantFrom('mrelease' as const, 'dontneed' as const, 'none' as const) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('verify' as const), proc }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('shrinkmem' as const), mb: fc.integer({ min: 0, max: 2 }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('mthp' as const), on: fc.boolean() }) },
 );
 
 /** A mapping of P filled at once: most sequences start with resident pages to reclaim. */
@@ -62,6 +64,8 @@ export const sequence = fc.tuple(fc.array(filledMap, { minLength: 1, maxLength: 
 
 export interface RealizeOptions {
   hugetlb: boolean;
+  /** an anonymous mTHP size the kernel has (kB), for 'mthp' operations */
+  mthp?: number;
 }
 
 /**
@@ -174,6 +178,9 @@ export function realize(raw: readonly Raw[], o: RealizeOptions): Step[] {
         break;
       case 'shrinkmem':
         steps.push({ op: 'shrinkmem', text: String(r.mb) });
+        break;
+      case 'mthp':
+        if (o.mthp) steps.push({ op: 'mthp', kb: o.mthp, on: r.on });
         break;
     }
     if (!live.length) break;

@@ -69,6 +69,7 @@ function stepCode(st: Step, pagesOf: ReadonlyMap<string, number>): string {
     case 'verify': return `cmd(${idx(st.p)}, OP_READALL, 0, 0, 0, 0);`;
     case 'swap': return `/* swap ${st.on ? 'on' : 'off'}: not replayed (the device is the harness's zram) */`;
     case 'shrinkmem': return `shrinkmem(${cBytes(st.text)});`;
+    case 'mthp': return `write_file("/sys/kernel/mm/transparent_hugepage/hugepages-${st.kb}kB/enabled", "${st.on ? 'always' : 'never'}", ${st.on ? 6 : 5}); /* not put back */`;
     case 'merge': return `/* KSM merge: not replayed */`;
   }
 }

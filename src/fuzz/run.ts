@@ -126,7 +126,7 @@ export async function fuzz(o: FuzzOptions): Promise<number> {
       if (!guest.alive || failures > budget) return true;
       const run = ++report.runs;
       if (run % 25 === 0 && !last) progress('fuzz', `${run}/${o.runs} sequences, no mismatch`);
-      const steps = realize(raw, { hugetlb: features.hugepages.total > 0 });
+      const steps = realize(raw, { hugetlb: features.hugepages.total > 0, mthp: features.mthp?.includes(64) ? 64 : undefined });
       const { error: e } = await attempts(guest, () => new Ctx(guest, features, swapOn), async (ctx) => void (await runTrace(ctx, steps)));
       if (e === undefined) return true;
       failures++;

@@ -339,8 +339,6 @@ function pmadviseStep(s: State, st: Extract<Step, { op: 'pmadvise' }>): Expect {
       }
       return expect([ok(0n), err('ESRCH')], 'A2 MADV_DONTNEED, §6.2 PM-DN', 'dying target: zapped but for locked, hugetlb, shared file and shmem VMAs, or its mm is already gone');
     }
-    // process_mrelease set MMF_OOM_SKIP: nothing is left to do, 0 (mm/madvise.c, process_madvise_reap_prepare).
-    if (p.mreleased) return expect([ok(0n), err('ESRCH')], 'A2 MADV_DONTNEED, §6.2 PM-DN', 'process_mrelease reaped it already (MMF_OOM_SKIP): 0, or ESRCH once the mm is gone');
     // Without the range flag, madvise(MADV_DONTNEED) rules per iovec (A2); the dying target's pages are not observed.
     const r = iovecLoop(structuredClone(s), st, vec, p.label);
     return expect([r.expect.allowed[0]!, err('ESRCH')], `A2 MADV_DONTNEED, ${r.expect.rule}`, `dying target: ${r.expect.note}, or its mm is already gone`);
@@ -496,6 +494,9 @@ export function apply(s0: State, st: Step, reply: Reply = {}): Applied {
       s.swap = st.on;
       return fine(st.on ? 'swapon' : 'swapoff');
     }
+    case 'mthp':
+      // Folio size changes no page's state: a large folio is split where a range ends inside it (§6.1 row 8b).
+      return fine(`${st.kb} kB mTHP ${st.on ? 'on' : 'off'}`);
     case 'shrinkmem': {
       if (!s.kernel.shrinkmem) return done(expect([err('ENOENT')], 'A3', 'the kernel has no /dev/shrinkmem'));
       const r = parseShrinkmem(Buffer.from(st.text, 'latin1'));

@@ -139,7 +139,9 @@ export type Step =
   /** the subject reads every page and checks its pattern (data integrity) */
   | { op: 'verify'; p: string }
   | { op: 'swap'; on: boolean }
-  | { op: 'shrinkmem'; text: string };
+  | { op: 'shrinkmem'; text: string }
+  /** anonymous mTHP of kb kB on ('always') or off ('never') for faults from here on; put back after the trace */
+  | { op: 'mthp'; kb: number; on: boolean };
 
 export const isFileKind = (k: Kind) => k === 'file-private' || k === 'file-shared';
 export const isShmemKind = (k: Kind) => k === 'anon-shared' || k === 'memfd';

@@ -218,10 +218,14 @@ export async function runMutate(o: MutateOptions): Promise<number> {
         continue;
       }
       const s0 = Date.now();
+      await write(HITS, '0');
       await write(SWITCH, String(r.id));
       const ran = await runSuite(guest, scenarios, () => {}, built, { stop: (x) => killers([x]).length > 0 });
       const caught = killers(ran)[0];
-      r.verdict = caught ? 'killed' : 'survived';
+      // Reached in the coverage run but not in its own (an mTHP that did not form, say): not reached, not survived.
+      const hit = !caught && guest.alive ? parseBitmapList((await guest.request<{ text: string }>('read', { path: HITS })).text).includes(r.id) : true;
+      r.verdict = caught ? 'killed' : hit ? 'survived' : 'unreached';
+      if (!hit) r.reason = `reached in the coverage run by ${scenarios.length} scenario(s), but not in its own run`;
       if (caught) r.killedBy = caught;
       r.seconds = (Date.now() - s0) / 1000;
       if (guest.alive) await write(SWITCH, '0').catch(() => undefined);

@@ -4,8 +4,9 @@
 import type { Step } from '../model/state.js';
 import { SubjectError, type SubjectClient } from '../agent/subject.js';
 import { ABI, count, type Ctx } from './ctx.js';
-import { traceScenario } from './trace.js';
-import type { Scenario } from './types.js';
+import { GuestError } from '../host/guest.js';
+import { notDying, traceScenario } from './trace.js';
+import { PreconditionError, type Scenario } from './types.js';
 
 const base = (pages = 8): Step[] => [{ op: 'spawn', p: 'P' }, { op: 'map', p: 'P', m: 'm', kind: 'anon-private', pages }, { op: 'touch', p: 'P', span: { m: 'm' }, how: 'write' }];
 const pm = (advice: Extract<Step, { op: 'pmadvise' }>['advice'], vec: Extract<Step, { op: 'pmadvise' }>['vec'], flags = 0): Step => ({ op: 'pmadvise', target: 'P', advice, vec, flags });
@@ -42,7 +43,7 @@ const traces: Scenario[] = [
   traceScenario('madvise.dontneed.after-mrelease', 'MADV_DONTNEED with the range flag after process_mrelease reaped the target: 0 (MMF_OOM_SKIP) or ESRCH (§6.2 PM-DN)', { feature: 'pmadv-range' }, [
     ...base(), { op: 'kill', p: 'P' }, { op: 'mrelease', p: 'P' }, pm('dontneed', null, 1), { op: 'reap', p: 'P' },
   ]),
-  traceScenario('madvise.dontneed.after-mrelease-iovec', 'MADV_DONTNEED with an iovec after process_mrelease: 0, not the bytes (MMF_OOM_SKIP), or ESRCH (A2, §6.2 PM-DN)', { feature: 'pmadv-range' }, [
+  traceScenario('madvise.dontneed.after-mrelease-iovec', 'MADV_DONTNEED with an iovec after process_mrelease, in the same batch: the bytes (process_mrelease does not set MMF_OOM_SKIP), or ESRCH (A2, §6.2 PM-DN)', { feature: 'pmadv-range' }, [
     ...base(), { op: 'kill', p: 'P' }, { op: 'mrelease', p: 'P' }, pm('dontneed', [{ m: 'm' }]), { op: 'reap', p: 'P' },
   ]),
   traceScenario('madvise.dontneed.dying-no-iovec', 'MADV_DONTNEED with no iovec on a dying target: 0 (nothing to advise), or ESRCH (A2, §5.4)', { feature: 'pmadv-range' }, [
@@ -54,7 +55,8 @@ const traces: Scenario[] = [
   traceScenario('reclaim.locked-elsewhere', 'a file page mlocked by another process stays, and stays evictable once munlocked: then both reclaims drop it (§6.1 rows 6, 11)', { feature: 'proc-reclaim' }, [
     { op: 'spawn', p: 'P' }, { op: 'spawn', p: 'Q' },
     { op: 'map', p: 'P', m: 'm', kind: 'file-private', pages: 16, file: 'locked-elsewhere' }, { op: 'touch', p: 'P', span: { m: 'm' }, how: 'read' },
-    { op: 'map', p: 'Q', m: 'm', kind: 'file-private', pages: 16, file: 'locked-elsewhere', keep: true, locked: true }, { op: 'touch', p: 'Q', span: { m: 'm' }, how: 'read' },
+    // MAP_SHARED: Q's mlock locks the page cache pages themselves (a private mapping would populate COW copies)
+    { op: 'map', p: 'Q', m: 'm', kind: 'file-shared', pages: 16, file: 'locked-elsewhere', keep: true, locked: true }, { op: 'touch', p: 'Q', span: { m: 'm' }, how: 'read' },
     { op: 'reclaim', target: 'P', mode: 'file' }, { op: 'verify', p: 'P' },
     { op: 'munlock', p: 'Q', m: 'm' }, { op: 'reclaim', target: 'Q', mode: 'file' }, { op: 'reclaim', target: 'P', mode: 'file' }, { op: 'verify', p: 'P' }, { op: 'verify', p: 'Q' },
   ]),
@@ -185,6 +187,53 @@ const custom: Scenario[] = [
       const r = await ctx.reclaim(c.pid, 'all');
       ctx.expect(r.ok && r.value === 3, `write 'all' to a zombie gave ${r.ok ? r.value : r.code}, expected 3`);
       await p.wait(c.pid);
+    },
+  },
+  {
+    id: 'reclaim.huge-zero-page',
+    title: 'a THP region only read maps the huge zero page: reclaim, whole or over half of it, returns count and leaves it mapped (A1, §6.1 rows 1b, 8)',
+    needs: { feature: 'proc-reclaim', thp: true },
+    async run(ctx) {
+      const p = await ctx.spawn();
+      const pages = 1024; // two PMDs' worth, so one 2 MiB-aligned block lies inside
+      const m = await p.map('anon-private', pages, { thp: true });
+      await p.touch(m.id, 'read');
+      const zero = async () => count(await ctx.pagemap(p.pid, m.addr, pages), (e) => e.present && !e.swapped);
+      ctx.expect((await zero()) === pages, 'every page of the read-only region should be mapped (the zero page)');
+      const half = `0x${m.addr.toString(16)} ${(pages / 4) * ctx.page}`;
+      for (const text of ['anon', 'all', half]) {
+        const r = await ctx.reclaim(p.pid, text);
+        ctx.expect(r.ok && r.value === text.length, `write '${text}' gave ${r.ok ? r.value : r.code}, expected ${text.length} (count)`);
+        const mapped = await zero();
+        ctx.expect(mapped === pages, `after '${text}': ${mapped}/${pages} pages mapped; the zero pages are not on the LRU and stay (§6.1 row 1b)`);
+      }
+      const v = await p.verify();
+      ctx.expect(v.badCount === 0, `${v.badCount} of ${v.checked} pages read back wrong`);
+    },
+  },
+  {
+    id: 'madvise.dontneed.unstable',
+    title: 'after MADV_DONTNEED with the range flag, the dying mm is unstable: reading a zapped page through /proc/PID/mem is EIO, not zeroes (A2, MMF_UNSTABLE)',
+    needs: { feature: 'pmadv-range' },
+    async run(ctx) {
+      const p = await ctx.spawn();
+      const m = await p.map('anon-private', 8);
+      await p.touch(m.id, 'write');
+      const status = { op: 'read', path: `/proc/${p.pid}/status` };
+      // One batch: the subject shares CPU 0 with the SCHED_FIFO agent and cannot exit meanwhile.
+      const r = await ctx.guest.batch([
+        { op: 'kill', pid: p.pid },
+        status,
+        { op: 'process_madvise', fd: p.pidfd, iovecs: null, advice: ABI.MADV_DONTNEED, flags: ABI.PMADV_FLAG_RANGE },
+        { op: 'pread', path: `/proc/${p.pid}/mem`, offset: m.addr.toString(), length: ctx.page },
+        status,
+      ]);
+      const text = (x: unknown) => (x instanceof GuestError ? undefined : (x as { text: string }).text);
+      const why = notDying(text(r[1])) ?? (r[2] instanceof GuestError ? `process_madvise gave ${r[2].code}` : undefined) ?? (/VmSize/.test(text(r[4]) ?? '') ? undefined : 'its mm was gone by the read');
+      if (why) throw new PreconditionError(`precondition not reached: the target should be dying with its mm, but ${why}`);
+      // set_bit(MMF_UNSTABLE) (0005, mm/madvise.c:1412); check_stable_address_space() fails the fault (mm/memory.c)
+      const read = r[3];
+      ctx.expect(read instanceof GuestError && read.code === 'EIO', `read of a zapped page: ${read instanceof GuestError ? read.code : `${Buffer.from((read as { base64: string }).base64, 'base64').length} bytes`}, expected EIO (MMF_UNSTABLE)`);
     },
   },
   {
@@ -362,6 +411,29 @@ const custom: Scenario[] = [
       // MemFree is no witness: freed pages can sit in the per-CPU free lists,
       // which it does not count. The page cache shrinks first (A3).
       ctx.expect(d.meminfo.Cached! < 0, `Cached changed by ${d.meminfo.Cached} kB after freeing ${freed} pages`);
+    },
+  },
+  {
+    id: 'shrinkmem.cap',
+    title: '/dev/shrinkmem: a request above RAM asks for all of RAM: it frees at least the clean unmapped page cache and at most total RAM (A3)',
+    needs: { feature: 'shrinkmem' },
+    async run(ctx) {
+      const s = await ctx.spawn();
+      const pool = 1024;
+      const m = await s.map('file-private', pool, { path: `${ctx.scratch}/shrinkmem-cap-${s.pid}.dat` });
+      await s.touch(m.id, 'read');
+      await s.unmap(m.id); // clean, unmapped, in the page cache
+      const before = await ctx.globals();
+      const total = (before.meminfo.MemTotal ?? 0) / (ctx.page / 1024);
+      const w = await ctx.write('/dev/shrinkmem', '1048576');
+      ctx.expect(w.ok && w.value === 7, `write '1048576' gave ${w.ok ? w.value : w.code}, expected 7`);
+      const freed = Number((await ctx.read('/dev/shrinkmem')).trim());
+      const d = await ctx.globalsDelta(before);
+      // nr_pages = totalram_pages() (mm/shrinkmem.c:40-41): reclaim goes down to priority 0, which
+      // scans the whole LRU, and clean unmapped page cache is what it takes first.
+      ctx.expect(freed >= pool && freed <= total, `freed ${freed} pages for a request above RAM; want ${pool} (the clean pool) to ${total} (MemTotal)`);
+      const cachedPages = -(d.meminfo.Cached ?? 0) / (ctx.page / 1024);
+      ctx.expect(cachedPages >= pool, `Cached fell by ${cachedPages} pages; the ${pool}-page clean pool alone should go (A3)`);
     },
   },
 ];

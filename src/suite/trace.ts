@@ -36,6 +36,7 @@ export function describeStep(st: Step): string {
     case 'verify': return `verify ${st.p}`;
     case 'swap': return st.on ? 'swapon' : 'swapoff';
     case 'shrinkmem': return `shrinkmem ${JSON.stringify(st.text)}`;
+    case 'mthp': return `${st.kb} kB mTHP ${st.on ? 'always' : 'never'}`;
   }
 }
 
@@ -49,9 +50,10 @@ export async function runTrace(ctx: Ctx, steps: readonly Step[]): Promise<State>
   let s = initialState(kernelOf(ctx), ctx.swapOn);
   const t = new TraceRun(ctx);
   for (let k = 0; k < steps.length; ) {
-    // Usually one step; a SIGKILL goes in one batch with the step after it, so
-    // that step meets the process dying rather than gone: the subject shares
-    // CPU 0 with the agent and cannot run its exit until the batch is done.
+    // Usually one step; a SIGKILL goes in one batch with the step after it (and
+    // a process_mrelease there with the one after that), so that step meets the
+    // process dying rather than gone: the subject shares CPU 0 with the agent
+    // and cannot run its exit until the batch is done.
     const group: Array<{ label: string; a: ReturnType<typeof apply>; got: Ret; detail?: string; decode?: (r: unknown) => { got: Ret; detail?: string } }> = [];
     const reqs: Array<{ op: string } & Record<string, unknown>> = [];
     let cur = s;
@@ -71,7 +73,7 @@ export async function runTrace(ctx: Ctx, steps: readonly Step[]): Promise<State>
       }
       cur = group.at(-1)!.a.state;
       k++;
-    } while (steps[k - 1]!.op === 'kill' && k < steps.length);
+    } while ((steps[k - 1]!.op === 'kill' || (steps[k - 1]!.op === 'mrelease' && group.length > 1)) && k < steps.length);
     const lastOp = steps[k - 1]!.op;
     const observe = QUIET.has(lastOp) ? [] : t.observeRequests(cur);
     const results = reqs.length || observe.length ? await ctx.guest.batch([...reqs, ...observe]) : [];
@@ -165,6 +167,9 @@ class TraceRun {
           throw e;
         }
       }
+      case 'mthp':
+        await ctx.setKnob(mthpKnob(st.kb), st.on ? 'always' : 'never');
+        return { got: { ok: true } };
       case 'merge': {
         const c = this.subject(st.p);
         await c.madvise(this.mapId(st.p, st.m), 'mergeable');
@@ -209,6 +214,7 @@ class TraceRun {
       case 'fork':
       case 'map':
       case 'merge':
+      case 'mthp':
         return undefined;
       case 'unmap':
         return subj(st.p, subjectLine.unmap(this.mapId(st.p, st.span.m), range(st)));
@@ -296,13 +302,19 @@ class TraceRun {
 }
 
 /** A scenario whose body is a trace. */
+export const mthpKnob = (kb: number) => `/sys/kernel/mm/transparent_hugepage/hugepages-${kb}kB/enabled`;
+
 export function traceScenario(id: string, title: string, needs: Needs, steps: Step[]): Scenario {
   return {
     id,
     title,
     needs,
     run: async (ctx) => {
-      if (needs.mthp) await ctx.setKnob(`/sys/kernel/mm/transparent_hugepage/hugepages-${needs.mthp}kB/enabled`, 'always');
+      if (needs.mthp) {
+        await ctx.setKnob(mthpKnob(needs.mthp), 'always');
+        // Free 64 kB blocks, so the faults get large folios even in a long-running, fragmented guest.
+        await ctx.guest.request('write', { path: '/proc/sys/vm/compact_memory', text: '1' }).catch(() => undefined);
+      }
       await runTrace(ctx, steps);
     },
   };
