@@ -89,8 +89,8 @@ function features() {
     swap: { totalKb: meminfo.SwapTotal ?? 0, devices: (text('/proc/swaps') ?? '').split('\n').slice(1).map((l) => l.split(/\s+/)[0]) },
     thp: text('/sys/kernel/mm/transparent_hugepage/enabled')?.match(/\[(\w+)\]/)?.[1] ?? 'unsupported',
     hugepages: { sizeKb: meminfo.Hugepagesize ?? 0, total: meminfo.HugePages_Total ?? 0 },
-    // anonymous multi-size THP: one hugepages-<size>kB directory per folio size
-    mthp: has(THP_DIR) ? readdirSync(THP_DIR).flatMap((d) => /^hugepages-(\d+)kB$/.exec(d)?.[1] ?? []).map(Number).sort((a, b) => a - b) : [],
+    // anonymous multi-size THP: a hugepages-<size>kB directory with an 'enabled' knob per anon folio size
+    mthp: has(THP_DIR) ? readdirSync(THP_DIR).filter((d) => has(`${THP_DIR}/${d}/enabled`)).flatMap((d) => /^hugepages-(\d+)kB$/.exec(d)?.[1] ?? []).map(Number).sort((a, b) => a - b) : [],
     kpage: has('/proc/kpagecount') && has('/proc/kpageflags'),
     ksm: has('/sys/kernel/mm/ksm/run'),
     memTotalKb: meminfo.MemTotal,

@@ -311,7 +311,8 @@ export function traceScenario(id: string, title: string, needs: Needs, steps: St
     needs,
     run: async (ctx) => {
       if (needs.mthp) {
-        await ctx.setKnob(mthpKnob(needs.mthp), 'always');
+        // Only kb-sized folios: every other size off (a 2 MiB-aligned mapping would take a PMD THP).
+        for (const kb of ctx.features.mthp ?? []) await ctx.setKnob(mthpKnob(kb), kb === needs.mthp ? 'always' : 'never');
         // Free 64 kB blocks, so the faults get large folios even in a long-running, fragmented guest.
         await ctx.guest.request('write', { path: '/proc/sys/vm/compact_memory', text: '1' }).catch(() => undefined);
       }
