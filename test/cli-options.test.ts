@@ -45,7 +45,7 @@ test('every mistake on one command line is named, one line each', async () => {
   const r = await cli(['run', '--mem', '1x', '--smp', '99', '--swap', '0', '--timeout', '-1', '--format', 'xml', '--seed', '3', '--bogus', 'extra']);
   assert.equal(r.code, 2);
   const lines = r.stderr.trim().split('\n');
-  for (const re of [/unexpected argument 'extra'/, /unknown option --bogus/, /--seed does not apply to 'run' \(it is for: fuzz\)/, /--mem 1x: want a size in MiB/, /--smp 99:/, /--swap 0: want from 1M/, /--timeout -1: want seconds per step/, /--format xml: want one of human, json, ktap, junit/]) {
+  for (const re of [/unexpected argument 'extra'/, /unknown option --bogus/, /--seed does not apply to 'run' \(it is for: fuzz, mutate\)/, /--mem 1x: want a size in MiB/, /--smp 99:/, /--swap 0: want from 1M/, /--timeout -1: want seconds per step/, /--format xml: want one of human, json, ktap, junit/]) {
     assert.equal(lines.filter((l) => re.test(l)).length, 1, `${re}\n${r.stderr}`);
   }
   assert.equal(lines.at(-1), "see 'reclaim-harness --help'");

@@ -386,7 +386,7 @@ const custom: Scenario[] = [
     async run(ctx) {
       // Page cache to reclaim: a 4 MiB file read through a mapping, so at least 1024 clean file pages.
       const s = await ctx.spawn();
-      const m = await s.map('file-private', 1024, { path: `${ctx.scratch}/shrinkmem-${s.pid}.dat` });
+      const m = await s.map('file-private', 1024, { path: `${ctx.scratch}/shrinkmem-bounds.dat` });
       await s.touch(m.id, 'read');
       const before = await ctx.globals();
       const w = await ctx.write('/dev/shrinkmem', '2');
@@ -421,7 +421,7 @@ const custom: Scenario[] = [
     async run(ctx) {
       const s = await ctx.spawn();
       const pool = 1024;
-      const m = await s.map('file-private', pool, { path: `${ctx.scratch}/shrinkmem-cap-${s.pid}.dat` });
+      const m = await s.map('file-private', pool, { path: `${ctx.scratch}/shrinkmem-cap.dat` });
       await s.touch(m.id, 'read');
       await s.unmap(m.id); // clean, unmapped, in the page cache
       const before = await ctx.globals();

@@ -26,6 +26,18 @@ function expectDelta(ctx: Ctx, what: string, got: number | undefined, want: numb
   ctx.expect(got === want, `${what} changed by ${got}, expected ${want} (§6.3)`);
 }
 
+/**
+ * SwapCached is system-wide: while the scenario runs, the agent's own swapped-in pages can leave
+ * the swap cache (a write fault frees the slot) and swap readahead can add some, a cluster of
+ * 2^page-cluster = 8 pages per fault (mm/swap_state.c). Measured: 3 pages once in 10 rounds.
+ * Two clusters of slack, a quarter of the scenario's 32 pages: its own pages still decide.
+ */
+const SWAPCACHE_NOISE_KB = 2 * 8 * 4;
+
+function expectSwapCached(ctx: Ctx, what: string, got: number | undefined, want: number): void {
+  ctx.expect(got !== undefined && Math.abs(got - want) <= SWAPCACHE_NOISE_KB, `${what} changed by ${got} kB, expected ${want} kB give or take ${SWAPCACHE_NOISE_KB} kB of other processes' swap cache (§6.3)`);
+}
+
 /** Swap slots come from a per-CPU cache refilled 64 at a time, so SwapFree moves in batches: a bound. */
 const SLOT_CACHE_KB = 64 * 4;
 
@@ -49,13 +61,13 @@ export const globals: Scenario[] = [
       await rangeReclaim(ctx, p, m);
       const d1 = await ctx.globalsDelta(t0);
       expectSwapFree(ctx, 'SwapFree after P', d1.meminfo.SwapFree, kb);
-      expectDelta(ctx, 'SwapCached (kB) after P', d1.meminfo.SwapCached, kb);
+      expectSwapCached(ctx, 'SwapCached after P', d1.meminfo.SwapCached, kb);
       expectDelta(ctx, 'pswpout after P', d1.vmstat.pswpout, 0);
       const t1 = await ctx.globals();
       await rangeReclaim(ctx, c, m);
       const d2 = await ctx.globalsDelta(t1);
       expectSwapFree(ctx, 'SwapFree after C (no new slots)', d2.meminfo.SwapFree, 0);
-      expectDelta(ctx, 'SwapCached (kB) after C', d2.meminfo.SwapCached, -kb);
+      expectSwapCached(ctx, 'SwapCached after C', d2.meminfo.SwapCached, -kb);
       expectDelta(ctx, 'pswpout after C', d2.vmstat.pswpout, PAGES);
     },
   },
