@@ -150,6 +150,14 @@ export function parseCommandLine(argv: string[]): Parsed {
     return typeof v === 'string' && v !== '' ? v : undefined;
   };
   const check = (n: Name, p: string | undefined) => p && problems.push(`--${n} ${str(n)}: ${p}`);
+  /** --name N, a whole number in [min, max]: set(N), or one problem. */
+  const whole = (n: Name, min: number, max: number, set: (x: number) => void, why = '') => {
+    const raw = str(n);
+    if (raw === undefined) return;
+    const [x, p] = wholeNumber(raw, `--${n}`, min, max, why);
+    if (p) problems.push(p);
+    else set(x);
+  };
 
   const hostMiB = Math.floor(totalmem() / 1048576);
   const o: Options = { profile: 'default', minScore: 90, seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', repeat: 1, fix: values.fix === true, json: values.json === true, arch: 'arm64' };
@@ -161,11 +169,7 @@ export function parseCommandLine(argv: string[]): Parsed {
     else if (mib > hostMiB) problems.push(`--mem ${v}: more than this host's ${hostMiB} MiB`);
     else o.memMiB = mib;
   }
-  if ((v = str('smp')) !== undefined) {
-    const [n, p] = wholeNumber(v, '--smp', 1, SMP_MAX, " (QEMU's virt machine with GICv2)");
-    if (p) problems.push(p);
-    else o.smp = n;
-  }
+  whole('smp', 1, SMP_MAX, (x) => (o.smp = x), " (QEMU's virt machine with GICv2)");
   if ((v = str('swap')) !== undefined) {
     const mib = v === 'none' ? 'none' : parseMiB(v);
     if (mib === undefined) problems.push(`--swap ${v}: want a zram size such as 256M or 1G, or none`);
@@ -181,11 +185,7 @@ export function parseCommandLine(argv: string[]): Parsed {
     if ((formats as readonly string[]).includes(v)) o.format = v as Format;
     else problems.push(`--format ${v}: want one of ${formats.join(', ')}`);
   }
-  if ((v = str('repeat')) !== undefined) {
-    const [n, p] = wholeNumber(v, '--repeat', 1, 1000);
-    if (p) problems.push(p);
-    else o.repeat = n;
-  }
+  whole('repeat', 1, 1000, (x) => (o.repeat = x));
   if ((v = str('profile')) !== undefined) {
     if (v === 'default' || v === 'debug') o.profile = v;
     else problems.push(`--profile ${v}: want default or debug`);
@@ -194,21 +194,9 @@ export function parseCommandLine(argv: string[]): Parsed {
     if (v === 'arm64') o.arch = v;
     else problems.push(`--arch ${v}: the only cross-build architecture is arm64`);
   }
-  if ((v = str('seed')) !== undefined) {
-    const [n, p] = wholeNumber(v, '--seed', -(2 ** 31), 2 ** 31 - 1);
-    if (p) problems.push(p);
-    else o.seed = n;
-  }
-  if ((v = str('runs')) !== undefined) {
-    const [n, p] = wholeNumber(v, '--runs', 1, 1_000_000);
-    if (p) problems.push(p);
-    else o.runs = n;
-  }
-  if ((v = str('parser-runs')) !== undefined) {
-    const [n, p] = wholeNumber(v, '--parser-runs', 0, 1_000_000);
-    if (p) problems.push(p);
-    else o.parserRuns = n;
-  }
+  whole('seed', -(2 ** 31), 2 ** 31 - 1, (x) => (o.seed = x));
+  whole('runs', 1, 1_000_000, (x) => (o.runs = x));
+  whole('parser-runs', 0, 1_000_000, (x) => (o.parserRuns = x));
   if ((v = str('filter')) !== undefined) {
     const p = regexProblem(v);
     if (p) check('filter', p);
@@ -242,16 +230,8 @@ export function parseCommandLine(argv: string[]): Parsed {
     if (p) problems.push(`--series: ${p}`);
     else o.series = v;
   }
-  if ((v = str('sample')) !== undefined) {
-    const [n, p] = wholeNumber(v, '--sample', 1, 100_000);
-    if (p) problems.push(p);
-    else o.sample = n;
-  }
-  if ((v = str('min-score')) !== undefined) {
-    const [n, p] = wholeNumber(v, '--min-score', 0, 100, ' (percent)');
-    if (p) problems.push(p);
-    else o.minScore = n;
-  }
+  whole('sample', 1, 100_000, (x) => (o.sample = x));
+  whole('min-score', 0, 100, (x) => (o.minScore = x), ' (percent)');
   if ((v = str('mutant')) !== undefined) {
     if (!existsSync(v) || !statSync(v).isFile()) check('mutant', 'no such file');
     else if (!/^diff --git /m.test(readFileSync(v, 'utf8'))) check('mutant', 'not a patch (no "diff --git" line)');
