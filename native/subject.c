@@ -287,12 +287,12 @@ static void put_map(int id)
 static int cmd_map(char **tok, int ntok)
 {
 	int k, id, fd = -1, prot = PROT_READ | PROT_WRITE, flags;
-	unsigned long pages;
+	unsigned long pages, align_to = 0;
 	const char *path = NULL;
 	int locked = 0, thp = 0, keep = 0;
 
 	if (ntok < 3 || parse_ulong(tok[2], &pages) || pages == 0)
-		return usage("map KIND PAGES [PATH] [locked] [thp|nothp] [keep]");
+		return usage("map KIND PAGES [PATH] [locked] [thp|nothp] [keep] [align=BYTES]");
 	for (k = 0; k < 6 && strcmp(tok[1], kind_names[k]); k++)
 		;
 	if (k == 6)
@@ -314,7 +314,10 @@ static int cmd_map(char **tok, int ntok)
 			thp = -1;
 		else if (!strcmp(tok[at], "keep"))
 			keep = 1;
-		else
+		else if (!strncmp(tok[at], "align=", 6)) {
+			if (parse_ulong(tok[at] + 6, &align_to) || !align_to || (align_to & (align_to - 1)))
+				return usage("align=BYTES wants a power of two");
+		} else
 			return usage("unknown map option");
 	}
 	for (id = 0; id < MAX_MAPS && maps[id].used; id++)
@@ -356,9 +359,12 @@ static int cmd_map(char **tok, int ntok)
 
 	/*
 	 * Each mapping sits between PROT_NONE guard pages, so it never merges
-	 * with a neighbour into one VMA; THP and hugetlb get a PMD-aligned start.
+	 * with a neighbour into one VMA; THP and hugetlb get a PMD-aligned start,
+	 * and align=BYTES a start aligned to that (an mTHP folio size).
 	 */
 	size_t align = (thp > 0 || m.kind == HUGETLB) ? thp_size() : page_size;
+	if (align_to > align)
+		align = align_to;
 	size_t span = len + 2 * page_size + align;
 	char *raw = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED) {

@@ -14,9 +14,13 @@ const USAGE = `usage: reclaim-harness <command> [options]
 
 commands:
   run [options]       the main job: build kernel and guest image, boot, run the suite
-      --kernel IMAGE  use this Image instead of building one
+      --kernel IMAGE|DEB   use this Image instead of building one, or the one in a linux-image .deb
+      --modules PATH  the kernel's modules, for a kernel with its drivers as modules: a .deb,
+                      lib/modules/RELEASE, or a modules tarball; a .deb kernel brings its own
       --kernel-src DIR, --patches DIR|none   as for 'kernel'
       --filter REGEX  scenarios whose id matches
+      --depth default|full   full adds the scenarios too slow for the default suite, reported
+                      apart (mutate always runs them)
       --repeat N      the suite N times in one boot (1-1000); lists every scenario whose verdict changed
       --mem MiB (1024; 384 up to this host's memory)  --smp N (2; 1-8)
       --swap SIZE|none (256M of zram)  --timeout SECONDS (60 per step; 1-3600)
@@ -30,7 +34,7 @@ commands:
                       mechanical mutants of the C lines the series adds (negated conditions,
                       moved boundaries, deleted calls, changed constants and errnos, ...), all
                       built into one kernel behind a runtime switch; each runs the scenarios
-                      that reach it. Prints the survivors and the mutation score; exit 1 below
+                      that reach it (of all of them, --depth full included). Prints the survivors and the mutation score; exit 1 below
                       P percent (90). --timeout default 20
   fuzz [--seed S] [--runs N] [--parser-runs N] [--mutant PATCH] [run's kernel options]
                       random operation sequences in lockstep with the model; the first mismatch
@@ -56,7 +60,7 @@ function needsOf(command: Command, o: Options): Need[] {
     case 'fuzz':
     case 'mutants':
     case 'mutate':
-      return ['boot', 'image', 'cross', ...kernel];
+      return ['boot', 'image', 'cross', ...kernel, ...(o.modules || o.kernel?.endsWith('.deb') ? (['modules'] as Need[]) : [])];
     case 'kernel':
       return kernel;
     case 'cross-build':
@@ -76,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
   /** The options run, mutants, fuzz and shell share: kernel and guest. */
   const guest = (defaultTimeout: number, defaultOutput: string) => ({
     kernel: o.kernel,
+    modules: o.modules,
     kernelSrc: o.kernelSrc,
     patches: o.patches,
     memMiB: o.memMiB,
@@ -86,9 +91,9 @@ async function main(argv: string[]): Promise<number> {
   });
   switch (command) {
     case 'run':
-      return run({ ...guest(60, 'out/run'), filter: o.filter, format: o.format, repeat: o.repeat });
+      return run({ ...guest(60, 'out/run'), filter: o.filter, depth: o.depth, format: o.format, repeat: o.repeat });
     case 'mutants':
-      return runMutants({ ...guest(20, 'out/mutants'), only: o.only, filter: o.filter });
+      return runMutants({ ...guest(20, 'out/mutants'), only: o.only, filter: o.filter, depth: o.depth });
     case 'mutate':
       return runMutate({ ...guest(20, 'out/mutate'), series: o.series, sample: o.sample, seed: o.seed, only: o.only, minScore: o.minScore });
     case 'fuzz':

@@ -7,8 +7,11 @@ import { parseArgs } from 'node:util';
 import { kernelImageProblem } from './host/qemu.js';
 import { kernelTreeProblem, seriesProblem, type Profile } from './host/kernel.js';
 import { listMutants } from './host/mutants.js';
+import { modulesProblem } from './host/modules.js';
 import { formats, type Format } from './host/run.js';
 import { suite } from './suite/index.js';
+import { selectScenarios } from './suite/runner.js';
+import type { Depth } from './suite/types.js';
 
 export const commands = ['run', 'mutants', 'mutate', 'fuzz', 'shell', 'demo', 'doctor', 'kernel', 'cross-build'] as const;
 export type Command = (typeof commands)[number];
@@ -23,6 +26,7 @@ export class UsageError extends Error {
 const GUEST: Command[] = ['run', 'mutants', 'mutate', 'fuzz', 'shell'];
 const SPECS = {
   kernel: { type: 'string', commands: ['run', 'fuzz', 'shell'] },
+  modules: { type: 'string', commands: ['run', 'fuzz', 'shell'] },
   'kernel-src': { type: 'string', commands: [...GUEST, 'kernel'] },
   patches: { type: 'string', commands: ['run', 'mutants', 'fuzz', 'shell', 'kernel'] },
   series: { type: 'string', commands: ['mutate'] },
@@ -30,6 +34,7 @@ const SPECS = {
   'min-score': { type: 'string', commands: ['mutate'] },
   profile: { type: 'string', commands: ['kernel'] },
   filter: { type: 'string', commands: ['run', 'mutants'] },
+  depth: { type: 'string', commands: ['run', 'mutants'] },
   only: { type: 'string', commands: ['mutants', 'mutate'] },
   seed: { type: 'string', commands: ['fuzz', 'mutate'] },
   runs: { type: 'string', commands: ['fuzz'] },
@@ -58,10 +63,14 @@ const TIMEOUT_MAX_S = 3600;
 
 export interface Options {
   kernel?: string;
+  /** the kernel's modules: a .deb, a lib/modules/RELEASE tree or a modules tarball */
+  modules?: string;
   kernelSrc?: string;
   patches?: string;
   profile: Profile;
   filter?: string;
+  /** 'full' adds the scenarios too slow for the default suite */
+  depth: Depth;
   only?: string;
   /** mutate: the series to mutate, how many mutants, and the score it must reach */
   series?: string;
@@ -160,7 +169,7 @@ export function parseCommandLine(argv: string[]): Parsed {
   };
 
   const hostMiB = Math.floor(totalmem() / 1048576);
-  const o: Options = { profile: 'default', minScore: 90, seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', repeat: 1, fix: values.fix === true, json: values.json === true, arch: 'arm64' };
+  const o: Options = { profile: 'default', minScore: 90, seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', depth: 'default', repeat: 1, fix: values.fix === true, json: values.json === true, arch: 'arm64' };
   let v: string | undefined;
   if ((v = str('mem')) !== undefined) {
     const mib = parseMiB(v);
@@ -197,10 +206,15 @@ export function parseCommandLine(argv: string[]): Parsed {
   whole('seed', -(2 ** 31), 2 ** 31 - 1, (x) => (o.seed = x));
   whole('runs', 1, 1_000_000, (x) => (o.runs = x));
   whole('parser-runs', 0, 1_000_000, (x) => (o.parserRuns = x));
+  if ((v = str('depth')) !== undefined) {
+    if (v === 'default' || v === 'full') o.depth = v;
+    else problems.push(`--depth ${v}: want default or full`);
+  }
   if ((v = str('filter')) !== undefined) {
     const p = regexProblem(v);
+    const deeper = () => selectScenarios(suite, v, 'full').length;
     if (p) check('filter', p);
-    else if (command === 'run' && !suite.some((s) => new RegExp(v!).test(s.id))) check('filter', `matches none of the ${suite.length} scenarios`);
+    else if (command === 'run' && !selectScenarios(suite, v, o.depth).length) check('filter', `matches none of the ${selectScenarios(suite, undefined, o.depth).length} scenarios${o.depth === 'default' && deeper() ? ` at --depth default (${deeper()} at --depth full)` : ''}`);
     else o.filter = v;
   }
   if ((v = str('only')) !== undefined) {
@@ -210,10 +224,16 @@ export function parseCommandLine(argv: string[]): Parsed {
     else o.only = v;
   }
   if ((v = str('kernel')) !== undefined) {
-    const p = kernelImageProblem(v);
+    const p = v.endsWith('.deb') ? modulesProblem(v) : kernelImageProblem(v);
     if (p) check('kernel', p);
     else o.kernel = v;
     if (str('kernel-src') !== undefined || str('patches') !== undefined) problems.push('--kernel boots the given Image: --kernel-src and --patches do not apply');
+  }
+  if ((v = str('modules')) !== undefined) {
+    const p = modulesProblem(v);
+    if (p) check('modules', p);
+    else if (str('kernel') === undefined) problems.push('--modules goes with --kernel: the kernels the harness builds have their drivers built in');
+    else o.modules = v;
   }
   if ((v = str('kernel-src')) !== undefined) {
     const p = kernelTreeProblem(v);

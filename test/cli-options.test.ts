@@ -76,6 +76,10 @@ test('option checks: ranges at both ends, values, paths and combinations', (t) =
   assert.match(problems('fuzz', '--seed', '1.5')[0]!, /--seed 1.5: want a whole number/);
   assert.match(problems('run', '--filter', '(')[0]!, /--filter \(: not a regular expression/);
   assert.match(problems('run', '--filter', '^no-such-scenario$')[0]!, /matches none of the \d+ scenarios/);
+  assert.match(problems('run', '--filter', '^shrinkmem\\.cap$')[0]!, /matches none of the \d+ scenarios at --depth default \(1 at --depth full\)/);
+  assert.deepEqual(problems('run', '--filter', '^shrinkmem\\.cap$', '--depth', 'full'), []);
+  assert.match(problems('run', '--depth', 'deep')[0]!, /--depth deep: want default or full/);
+  assert.match(problems('fuzz', '--depth', 'full')[0]!, /--depth does not apply to 'fuzz'/);
   assert.match(problems('mutants', '--only', '^zzz')[0]!, /--only \^zzz: matches no mutant/);
   assert.match(problems('mutants', '--kernel', '/etc/passwd')[0]!, /--kernel does not apply to 'mutants'/);
   assert.deepEqual(problems('mutate', '--sample', '1', '--seed', '-3', '--min-score', '0', '--only', 'madvise', '--series', 'qemu/patches/linux-6.12'), []);

@@ -16,7 +16,7 @@ test("run --kernel on Debian's cloud kernel (zram is a module there) prints /ini
   const r = await cli(['run', '--kernel', vmlinuz, '--output', dir]);
   assert.equal(r.code, 1, r.stderr);
   const log = join(dir, 'console.log');
-  assert.match(r.stderr, new RegExp(`the guest did not come up: .*EGUESTEXIT: QEMU exited \\(0\\) after \\d+ ms, before the agent was ready: reclaim-init: reclaim.swap=256: no /sys/block/zram0 \\(CONFIG_ZRAM\\?\\)\\nconsole: ${log}`), `${pkg}\n${r.stderr}`);
+  assert.match(r.stderr, new RegExp(`the guest did not come up: .*EGUESTEXIT: QEMU exited \\(0\\) after \\d+ ms, before the agent was ready: reclaim-init: reclaim.swap=256: no /sys/block/zram0 \\(CONFIG_ZRAM; if it is a module, run --modules\\)\\nconsole: ${log}`), `${pkg}\n${r.stderr}`);
   const rep = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as RunReport;
   assert.deepEqual(rep.results.map((x) => [x.id, x.status]), [['guest.boot', 'error']]);
   assert.match(rep.results[0]!.reason!, /no \/sys\/block\/zram0/);

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { packageRoot } from '../src/native.js';
 import { cacheDir, hashOf, publishDir, withLock } from '../src/host/cache.js';
 import { humanReport, resultLine } from '../src/report/human.js';
-import { summarize, type RunReport } from '../src/report/json.js';
+import { byGroup, summarize, type RunReport } from '../src/report/json.js';
 import { ktapName, ktapReport } from '../src/report/ktap.js';
 import { junitReport } from '../src/report/junit.js';
 import type { Result } from '../src/suite/types.js';
@@ -273,4 +273,9 @@ test('human: --repeat lists each scenario whose verdict changed, and the retries
   assert.match(humanReport({ ...report, repeat: { rounds: 10, of: 10, retried: 0, changed: [] } }), /10 of 10 rounds in one boot: no scenario changed verdict/);
   assert.doesNotMatch(humanReport(report), /rounds in one boot/);
   assert.match(resultLine({ id: 'mrelease.x', status: 'pass', durationMs: 5, retried: ['precondition not reached: z'] }), /PASS {2}mrelease\.x +5 ms {2}\(1 earlier try did not reach the precondition\)$/);
+});
+
+test('a --depth full result is grouped apart from its default-depth group', () => {
+  const rs: Result[] = [{ id: 'shrinkmem.bounds', status: 'pass', durationMs: 1 }, { id: 'shrinkmem.cap', status: 'fail', durationMs: 1, depth: 'full' }];
+  assert.deepEqual([...byGroup(rs)].map(([g, list]) => [g, list.map((r) => r.id)]), [['shrinkmem', ['shrinkmem.bounds']], ['shrinkmem (depth full)', ['shrinkmem.cap']]]);
 });

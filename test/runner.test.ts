@@ -2,7 +2,7 @@
 // but does not show is a FAIL; one it was not built with is a SKIP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { builtFeatures, foldRounds, runSuite } from '../src/suite/runner.js';
+import { builtFeatures, foldRounds, runSuite, selectScenarios } from '../src/suite/runner.js';
 import { GuestError, type Guest } from '../src/host/guest.js';
 import { notDying } from '../src/suite/trace.js';
 import { Mismatch, PreconditionError, type Result } from '../src/suite/types.js';
@@ -111,4 +111,12 @@ test('a precondition not reached is tried again (3 tries in all), never a verdic
   assert.deepEqual([fails.status, fails.reason, fails.retried], ['fail', 'page lost', ['precondition not reached: try 1']]);
   const plain = await once(flaky(0, new Mismatch('page lost')));
   assert.deepEqual([plain.status, plain.retried, tries], ['fail', undefined, 1], 'a FAIL is not tried again');
+});
+
+test('depth: full scenarios only with --depth full, and their results say so', async () => {
+  const all = [scenario('a.one', {}), { ...scenario('a.slow', {}), depth: 'full' as const }, scenario('b.one', {})];
+  assert.deepEqual(selectScenarios(all).map((s) => s.id), ['a.one', 'b.one']);
+  assert.deepEqual(selectScenarios(all, '^a', 'full').map((s) => s.id), ['a.one', 'a.slow']);
+  const rs = await runSuite(fakeGuest, selectScenarios(all, undefined, 'full'));
+  assert.deepEqual(rs.map((r) => [r.id, r.status, r.depth]), [['a.one', 'pass', undefined], ['a.slow', 'pass', 'full'], ['b.one', 'pass', undefined]]);
 });

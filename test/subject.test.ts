@@ -110,9 +110,10 @@ test('every mapping kind maps, touches and verifies; options reach the VMA', asy
   const smaps = (await import('node:fs')).readFileSync(`/proc/${s.pid}/smaps`, 'utf8');
   const vma = smaps.split(/\n(?=[0-9a-f]+-)/).find((b) => b.startsWith(thp.addr.toString(16)));
   assert.match(vma ?? '', /VmFlags:.* hg/, 'MADV_HUGEPAGE set on the VMA');
+  for (const align of [65536, 1 << 20]) assert.equal((await s.map('anon-private', 3, { align })).addr % BigInt(align), 0n, `align=${align}`);
   await s.msync(4);
   const v = await s.verify();
-  assert.deepEqual([v.checked, v.badCount], [5 * 4 + 4 + 512, 0]);
+  assert.deepEqual([v.checked, v.badCount], [5 * 4 + 4 + 512 + 6, 0]);
   await s.exit();
 });
 
@@ -122,6 +123,7 @@ test('refused commands carry an errno name', async (t) => {
   await assert.rejects(s.map('file-private', 1, { path: '/nonexistent/dir/f' }), (e: SubjectError) => e.code === 'ENOENT' && e.errno === 2);
   const m = await s.map('anon-private', 2);
   await assert.rejects(s.madvise(m.id, 'free', { first: 1, count: 5 }), (e: SubjectError) => e.code === 'EUSAGE');
+  await assert.rejects(s.map('anon-private', 1, { align: 3000 }), (e: SubjectError) => e.code === 'EUSAGE' && /power of two/.test(e.message));
   await s.exit();
 });
 

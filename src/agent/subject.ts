@@ -15,6 +15,8 @@ export interface MapOptions {
   thp?: boolean;
   /** For file kinds: map the file as it is instead of recreating it. */
   keep?: boolean;
+  /** start aligned to this many bytes (a power of two), e.g. an mTHP folio size */
+  align?: number;
 }
 
 export interface Mapping {
@@ -138,6 +140,7 @@ export class SubjectClient {
     if (o.locked) words.push('locked');
     if (o.thp !== undefined) words.push(o.thp ? 'thp' : 'nothp');
     if (o.keep) words.push('keep');
+    if (o.align) words.push(`align=${o.align}`);
     return toMapping((await this.cmd(words.join(' '))).map as Record<string, unknown>);
   }
 

@@ -19,7 +19,7 @@ import { Mismatch, type Finding } from '../suite/types.js';
 import { realize, sequence, type Raw } from './gen.js';
 import { reproducer } from './repro.js';
 
-export interface FuzzOptions extends Pick<RunOptions, 'kernel' | 'kernelSrc' | 'patches' | 'extraPatches' | 'memMiB' | 'smp' | 'swap' | 'timeoutMs' | 'output'> {
+export interface FuzzOptions extends Pick<RunOptions, 'kernel' | 'modules' | 'kernelSrc' | 'patches' | 'extraPatches' | 'memMiB' | 'smp' | 'swap' | 'timeoutMs' | 'output'> {
   seed: number;
   runs: number;
   /** random inputs for each parser (0: skip the parser phase) */

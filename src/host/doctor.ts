@@ -7,7 +7,7 @@ import { cacheDir } from './cache.js';
 import { progress } from './log.js';
 
 /** What a command is about to do, each needing some of the tools. */
-export const NEEDS = ['native', 'kernel', 'debian-source', 'cross', 'image', 'boot', 'tests'] as const;
+export const NEEDS = ['native', 'kernel', 'debian-source', 'cross', 'image', 'boot', 'modules', 'tests'] as const;
 export type Need = (typeof NEEDS)[number];
 
 export interface Requirement {
@@ -27,7 +27,8 @@ export const requirements: readonly Requirement[] = [
   { pkg: 'g++-aarch64-linux-gnu', provides: 'aarch64-linux-gnu-g++', needs: ['cross'], why: 'cross-build the shim for arm64' },
   { pkg: 'libc6-dev-arm64-cross', provides: '/usr/aarch64-linux-gnu/lib/libc.a', needs: ['cross'], why: 'static arm64 libc for subject' },
   { pkg: 'linux-source-6.12', provides: '/usr/src/linux-source-6.12.tar.xz', needs: ['debian-source'], why: "the default kernel: Debian's 6.12 LTS source" },
-  { pkg: 'xz-utils', provides: 'xz', needs: ['debian-source'], why: 'unpack the kernel source' },
+  { pkg: 'xz-utils', provides: 'xz', needs: ['debian-source', 'modules'], why: 'unpack the kernel source and .ko.xz modules' },
+  { pkg: 'zstd', provides: 'zstd', needs: ['modules'], why: 'unpack .ko.zst modules (run --modules)' },
   { pkg: 'bc', provides: 'bc', needs: ['kernel'], why: 'kernel build' },
   { pkg: 'bison', provides: 'bison', needs: ['kernel'], why: 'kernel build (kconfig)' },
   { pkg: 'flex', provides: 'flex', needs: ['kernel'], why: 'kernel build (kconfig)' },

@@ -5,7 +5,7 @@
 //   busybox   <cache>/guest-busybox/<version>/busybox         (apt-get download + dpkg -x)
 //   Node.js   <cache>/guest-node/<key>/root/                  (mmdebstrap extract, pruned)
 //   image     <cache>/images-guest/<key>/initramfs.cpio (uncompressed: unpacks ~1 s faster under TCG)
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { packageRoot } from '../native.js';
@@ -14,6 +14,7 @@ import { type CpioEntry, cpio } from './cpio.js';
 import { crossBuild } from './crossbuild.js';
 import { ensureTools } from './doctor.js';
 import { progress } from './log.js';
+import type { GuestModules } from './modules.js';
 
 export interface ImageOptions {
   /** path of a single-file CommonJS agent (node script) */
@@ -36,7 +37,7 @@ export const initScript = join(packageRoot, 'qemu', 'guest', 'init');
 /** Busybox applets linked in /bin: what /init uses, plus a usable shell. */
 const APPLETS = [
   'sh', 'mount', 'umount', 'mkdir', 'mkswap', 'swapon', 'swapoff', 'cat', 'echo', 'sleep', 'setsid', 'cttyhack',
-  'poweroff', 'reboot', 'sync', 'ls', 'grep', 'ps', 'free', 'dmesg', 'env', 'ln', 'rm', 'cp', 'mv', 'head', 'tail',
+  'poweroff', 'reboot', 'sync', 'insmod', 'ls', 'grep', 'ps', 'free', 'dmesg', 'env', 'ln', 'rm', 'cp', 'mv', 'head', 'tail',
   'sed', 'awk', 'wc', 'tr', 'sort', 'find', 'xargs', 'kill', 'stat', 'uname', 'df', 'du', 'hexdump', 'vi', 'less', 'test', '[',
 ];
 
@@ -202,13 +203,7 @@ export async function buildImage(o: ImageOptions): Promise<GuestImage> {
   const agent = readFileSync(o.agentBundle);
   const init = readFileSync(initScript);
   const cacheKey = hashOf([FORMAT, apt.busybox, node.key, shim, subject, agent, init, APPLETS.join(' ')]).slice(0, 32);
-  const entry = cacheDir('images-guest', cacheKey);
-  const initrd = join(entry, 'initramfs.cpio');
-  const result = (cached: boolean): GuestImage => ({ initrd, cacheKey, cached, bytes: statSync(initrd).size, seconds: (Date.now() - t0) / 1000 });
-  if (existsSync(initrd)) return result(true);
-
-  return withLock(`guest-image-${cacheKey}`, async () => {
-    if (existsSync(initrd)) return result(true);
+  return cachedImage(cacheKey, t0, async (tmp) => {
     progress('image', 'writing the guest initramfs');
     const entries: CpioEntry[] = [
       { path: 'init', type: 'file', data: init, mode: 0o755 },
@@ -234,12 +229,34 @@ export async function buildImage(o: ImageOptions): Promise<GuestImage> {
       if (seen.has(e.path)) throw new Error(`guest image: ${e.path} twice in the initramfs (does the Node.js extract have it?)`);
       seen.add(e.path);
     }
-    await publishDir(entry, async (tmp) => {
-      writeFileSync(join(tmp, 'initramfs.cpio'), cpio(entries));
-      writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ format: FORMAT, busybox: apt.busybox, node: apt.node, agent: o.agentBundle, builtAt: new Date().toISOString() }, null, 2));
-    });
+    writeFileSync(join(tmp, 'initramfs.cpio'), cpio(entries));
+    writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ format: FORMAT, busybox: apt.busybox, node: apt.node, agent: o.agentBundle, builtAt: new Date().toISOString() }, null, 2));
+  });
+}
+
+/** <cache>/images-guest/<cacheKey>/initramfs.cpio, written by fill into a directory published whole. */
+async function cachedImage(cacheKey: string, t0: number, fill: (tmp: string) => Promise<void>): Promise<GuestImage> {
+  const entry = cacheDir('images-guest', cacheKey);
+  const initrd = join(entry, 'initramfs.cpio');
+  const result = (cached: boolean): GuestImage => ({ initrd, cacheKey, cached, bytes: statSync(initrd).size, seconds: (Date.now() - t0) / 1000 });
+  if (existsSync(initrd)) return result(true);
+  return withLock(`guest-image-${cacheKey}`, async () => {
+    if (existsSync(initrd)) return result(true);
+    await publishDir(entry, fill);
     const r = result(false);
     progress('image', `initramfs ${mib(r.bytes)} MiB in ${r.seconds.toFixed(1)} s: ${initrd}`);
     return r;
+  });
+}
+
+/**
+ * The image with a kernel's modules appended as a second cpio archive (the kernel unpacks
+ * concatenated archives in order), cached by the image and the modules' content.
+ */
+export async function withModules(image: GuestImage, mods: GuestModules): Promise<GuestImage> {
+  return cachedImage(hashOf([image.cacheKey, mods.key]).slice(0, 32), Date.now(), async (tmp) => {
+    copyFileSync(image.initrd, join(tmp, 'initramfs.cpio'));
+    appendFileSync(join(tmp, 'initramfs.cpio'), cpio(mods.entries));
+    writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ base: image.cacheKey, release: mods.release, modules: mods.load.map((m) => m.name), from: mods.dir }, null, 2));
   });
 }

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildKernel, type KernelBuild } from './kernel.js';
 import { bundleAgent } from './bundle.js';
-import { buildImage } from './image.js';
+import { buildImage, withModules } from './image.js';
+import { debKernel, guestModules, imageRelease } from './modules.js';
 import { Guest, GuestError, makeScratchDisk } from './guest.js';
 import { interactive } from './qemu.js';
 import { progress } from './log.js';
@@ -14,14 +15,17 @@ import { humanReport, resultLine } from '../report/human.js';
 import { summarize, type RunReport } from '../report/json.js';
 import { ktapReport } from '../report/ktap.js';
 import { junitReport } from '../report/junit.js';
-import type { Result } from '../suite/types.js';
+import type { Depth, Result } from '../suite/types.js';
 
 /** What `run --format` prints on stdout at the end; --output gets all of them. */
 export const formats = ['human', 'json', 'ktap', 'junit'] as const;
 export type Format = (typeof formats)[number];
 
 export interface RunOptions {
+  /** an Image, or a linux-image-*.deb holding one */
   kernel?: string;
+  /** the kernel's modules (a .deb, lib/modules/RELEASE, a tarball); a .deb kernel brings its own */
+  modules?: string;
   kernelSrc?: string;
   patches?: string;
   /** patches after the series (a mutant) */
@@ -29,6 +33,8 @@ export interface RunOptions {
   /** no per-result lines and no report on stdout (the files are still written) */
   quiet?: boolean;
   filter?: string;
+  /** 'full' adds the scenarios too slow for the default suite (mutate always runs them) */
+  depth?: Depth;
   /** the suite this many times in one boot; verdicts that change are listed */
   repeat?: number;
   memMiB: number;
@@ -39,19 +45,24 @@ export interface RunOptions {
   output: string;
 }
 
-/** The kernel (given, or built and cached) and the guest image. */
-export async function prepare(o: Pick<RunOptions, 'kernel' | 'kernelSrc' | 'patches' | 'extraPatches'>) {
+/** The kernel (given, or built and cached) and the guest image, with the kernel's modules if it has them. */
+export async function prepare(o: Pick<RunOptions, 'kernel' | 'modules' | 'kernelSrc' | 'patches' | 'extraPatches'> & { swap?: RunOptions['swap'] }) {
   let kernel: Partial<KernelBuild> & { image: string };
-  if (o.kernel) kernel = { image: resolve(o.kernel) };
+  if (o.kernel) kernel = { image: o.kernel.endsWith('.deb') ? await debKernel(resolve(o.kernel)) : resolve(o.kernel) };
   else kernel = await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches, extraPatches: o.extraPatches });
   progress('run', `kernel ${kernel.image}${kernel.cached ? ' (cached)' : ''}`);
-  const image = await buildImage({ agentBundle: await bundleAgent() });
+  let image = await buildImage({ agentBundle: await bundleAgent() });
+  const modules = o.modules ?? (o.kernel?.endsWith('.deb') ? o.kernel : undefined);
+  if (modules) {
+    const release = imageRelease(kernel.image);
+    image = await withModules(image, await guestModules(resolve(modules), release, o.swap !== 'none'));
+  }
   progress('run', `guest image ${image.initrd} (${(image.bytes / 1048576).toFixed(1)} MiB${image.cached ? ', cached' : ''})`);
   return { kernel, image };
 }
 
 /** `reclaim-harness shell`: the same guest, with a shell on this terminal. */
-export async function shell(o: Pick<RunOptions, 'kernel' | 'kernelSrc' | 'patches' | 'memMiB' | 'smp' | 'swap'>): Promise<number> {
+export async function shell(o: Pick<RunOptions, 'kernel' | 'modules' | 'kernelSrc' | 'patches' | 'memMiB' | 'smp' | 'swap'>): Promise<number> {
   const { kernel, image } = await prepare(o);
   const tmp = mkdtempSync(join(tmpdir(), 'reclaim-shell-'));
   try {
@@ -66,8 +77,8 @@ export async function shell(o: Pick<RunOptions, 'kernel' | 'kernelSrc' | 'patche
 export async function run(o: RunOptions): Promise<number> {
   const outDir = resolve(o.output);
   mkdirSync(outDir, { recursive: true });
-  const scenarios = selectScenarios(suite, o.filter);
-  if (!scenarios.length) throw new Error(`--filter ${o.filter} matches no scenario`);
+  const scenarios = selectScenarios(suite, o.filter, o.depth);
+  if (!scenarios.length) throw new Error(`--filter ${o.filter} matches no scenario at --depth ${o.depth ?? 'default'}`);
 
   const { kernel, image } = await prepare(o);
   const repeat = o.repeat ?? 1;

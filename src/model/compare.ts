@@ -5,6 +5,7 @@ import type { Finding } from '../suite/types.js';
 import type { Ret } from './apply.js';
 import type { PagePred, ProcPred, VmaPred } from './predict.js';
 import type { State } from './state.js';
+import { rssSlack, type RssField } from './versions.js';
 
 /** One pagemap entry as the comparator needs it (decoded by the agent side). */
 export interface PageObs {
@@ -17,6 +18,8 @@ export interface PageObs {
   mapcount?: bigint | null;
   /** KPF_ZERO_PAGE (bit 24) */
   zeroPage?: boolean;
+  /** part of a large folio: KPF_COMPOUND_HEAD or _TAIL (bits 15, 16) */
+  large?: boolean;
 }
 
 export interface VmaObs {
@@ -149,15 +152,21 @@ export function compare(state: State, preds: VmaPred[], obs: Observation, step: 
       }
     }
   }
-  // Process counters: the modelled VMAs' share, plus between 0 and the size of the rest (§5.7).
+  // Process counters: the modelled VMAs' share, plus between 0 and the size of the rest (§5.7),
+  // give or take what the kernel's version lets the counters lag (versions.ts).
+  const kb = state.kernel.pageSize / 1024;
   for (const pp of procs) {
     const po = obs[pp.proc.label];
     if (!po || po.gone || !po.status || po.status.VmSize === undefined) continue;
     const rest = po.status.VmSize - pp.modelKb;
     for (const [field, model] of Object.entries(pp.counters)) {
       const got = po.status[field];
-      if (got === undefined || (got >= model && got <= model + rest)) continue;
-      findings.push({ step, process: `${pp.proc.label} (pid ${po.pid})`, expected: `status ${field} between ${model} and ${model + rest} kB (the modelled VMAs hold ${model} kB)`, observed: `${got} kB`, rule: '§5.7', explain: got < model ? `${field} counts less than the modelled pages alone` : `${field} exceeds what the whole address space could hold` });
+      const slack = rssSlack(state.kernel, field as RssField, po.status.Threads ?? 1);
+      const lo = Math.max(0, model - slack.under * kb);
+      const hi = model + rest + slack.over * kb;
+      if (got === undefined || (got >= lo && got <= hi)) continue;
+      const lag = slack.why ? `; ${slack.why}` : '';
+      findings.push({ step, process: `${pp.proc.label} (pid ${po.pid})`, expected: `status ${field} between ${lo} and ${hi} kB (the modelled VMAs hold ${model} kB${lag})`, observed: `${got} kB`, rule: '§5.7', explain: got < lo ? `${field} counts less than the modelled pages alone` : `${field} exceeds what the whole address space could hold` });
     }
   }
   return { findings, state: next, seen };

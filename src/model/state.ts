@@ -93,6 +93,11 @@ export interface Kernel {
   procReclaim: boolean;
   pmadvRange: boolean;
   shrinkmem: boolean;
+  /** uname -r; the version-dependent rules (versions.ts) follow it, and without it none apply */
+  release?: string;
+  cpus?: number;
+  /** /sys/kernel/debug/fault_around_bytes; 65536 when unknown (mm/memory.c) */
+  faultAroundBytes?: number;
 }
 
 export interface State {

@@ -20,11 +20,11 @@ export function summarize(results: readonly Result[]): RunReport['summary'] {
   return s;
 }
 
-/** The results by group (groupOf(id)), groups in order of first appearance. */
+/** The results by group (groupOf(id), --depth full ones apart), groups in order of first appearance. */
 export function byGroup(results: readonly Result[]): Map<string, Result[]> {
   const groups = new Map<string, Result[]>();
   for (const r of results) {
-    const g = groupOf(r.id);
+    const g = r.depth === 'full' ? `${groupOf(r.id)} (depth full)` : groupOf(r.id);
     const list = groups.get(g);
     if (list) list.push(r);
     else groups.set(g, [r]);

@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GuestError, type Guest } from '../host/guest.js';
 import { Ctx, type Features } from './ctx.js';
-import { Mismatch, PreconditionError, type Feature, type Needs, type Result, type Scenario } from './types.js';
+import { Mismatch, PreconditionError, type Feature, type Depth, type Needs, type Result, type Scenario } from './types.js';
 
 const FEATURE_PROBE: Record<Feature, (f: Features) => boolean> = {
   'proc-reclaim': (f) => f.interfaces.procReclaim,
@@ -60,10 +60,10 @@ export async function prepareGuest(guest: Guest, f: Features): Promise<void> {
   }
 }
 
-export function selectScenarios(all: readonly Scenario[], filter?: string): Scenario[] {
-  if (!filter) return [...all];
-  const re = new RegExp(filter);
-  return all.filter((s) => re.test(s.id));
+/** The scenarios whose id matches filter, at that depth: 'default' leaves out the 'full' ones. */
+export function selectScenarios(all: readonly Scenario[], filter?: string, depth: Depth = 'default'): Scenario[] {
+  const re = filter ? new RegExp(filter) : undefined;
+  return all.filter((s) => (!re || re.test(s.id)) && (depth === 'full' || s.depth !== 'full'));
 }
 
 /** Tries for a scenario whose precondition was not reached (PreconditionError). */
@@ -148,6 +148,7 @@ export async function runSuite(guest: Guest, scenarios: readonly Scenario[], onR
       r.durationMs = Date.now() - t0;
       if (guest.alive) await hooks.after?.(s, r);
     }
+    if (s.depth === 'full') r.depth = 'full';
     results.push(r);
     onResult(r);
     if (hooks.stop?.(r)) break;

@@ -42,13 +42,18 @@ export function describeStep(st: Step): string {
 
 export function kernelOf(ctx: Ctx): Kernel {
   const f = ctx.features.interfaces;
-  return { pageSize: ctx.page, procReclaim: f.procReclaim, pmadvRange: f.pmadvRange, shrinkmem: f.shrinkmem };
+  return { pageSize: ctx.page, procReclaim: f.procReclaim, pmadvRange: f.pmadvRange, shrinkmem: f.shrinkmem, release: ctx.features.kernel.release, cpus: ctx.features.cpus };
 }
 
-/** Runs the steps; throws Mismatch with the findings of the first step that shows any. */
-export async function runTrace(ctx: Ctx, steps: readonly Step[]): Promise<State> {
+/**
+ * Runs the steps; throws Mismatch with the findings of the first step that shows any.
+ * `pre` looks at each step's observation: a reason from it means the step did not set up what
+ * the scenario is about (PreconditionError, tried again).
+ */
+export async function runTrace(ctx: Ctx, steps: readonly Step[], o: { pre?: (st: Step, o: Observation) => string | undefined; align?: number } = {}): Promise<State> {
+  const { pre } = o;
   let s = initialState(kernelOf(ctx), ctx.swapOn);
-  const t = new TraceRun(ctx);
+  const t = new TraceRun(ctx, o.align);
   for (let k = 0; k < steps.length; ) {
     // Usually one step; a SIGKILL goes in one batch with the step after it (and
     // a process_mrelease there with the one after that), so that step meets the
@@ -87,7 +92,10 @@ export async function runTrace(ctx: Ctx, steps: readonly Step[]): Promise<State>
     }
     s = cur;
     if (!findings.length && observe.length) {
-      const v = compare(s, predict(s), t.observation(s, results.slice(n)), group.at(-1)!.label, predictProcs(s));
+      const o = t.observation(s, results.slice(n));
+      const why = pre?.(steps[k - 1]!, o);
+      if (why) throw new PreconditionError(`precondition not reached after step ${group.at(-1)!.label}: ${why}`);
+      const v = compare(s, predict(s), o, group.at(-1)!.label, predictProcs(s));
       findings.push(...v.findings);
       s = v.state;
     }
@@ -118,7 +126,8 @@ class TraceRun {
   private static seq = 0;
   private readonly tag = `t${Date.now().toString(36)}${++TraceRun.seq}`;
 
-  constructor(private readonly ctx: Ctx) {}
+  /** align: every mapping's start aligned to this many bytes */
+  constructor(private readonly ctx: Ctx, private readonly align?: number) {}
 
   private subject(p: string): SubjectClient {
     const c = this.subjects.get(p);
@@ -159,7 +168,7 @@ class TraceRun {
       case 'map': {
         const file = st.kind.startsWith('file') ? `${ctx.scratch}/${this.tag}-${st.file ?? `${st.p}.${st.m}`}.dat` : undefined;
         try {
-          const m = await this.subject(st.p).map(st.kind, st.pages, { path: file, locked: st.locked, thp: st.thp, keep: st.keep });
+          const m = await this.subject(st.p).map(st.kind, st.pages, { path: file, locked: st.locked, thp: st.thp, keep: st.keep, align: this.align });
           this.mapIds.set(`${st.p}/${st.m}`, m.id);
           return { got: { ok: true }, reply: { addr: m.addr } };
         } catch (e) {
@@ -291,7 +300,10 @@ class TraceRun {
           const count = o.kpagecount?.[k];
           const flags = o.kpageflags?.[k];
           k++;
-          return { present: e.present, swapped: e.swapped, file: e.fileShared, exclusive: e.exclusive, pfn: e.pfn, swapOffset: e.swapOffset, mapcount: count == null ? null : BigInt(`0x${count}`), zeroPage: flags == null ? undefined : ((BigInt(`0x${flags}`) >> 24n) & 1n) === 1n };
+          const bits = flags == null ? undefined : BigInt(`0x${flags}`);
+          const bit = (n: bigint) => (bits === undefined ? undefined : ((bits >> n) & 1n) === 1n);
+          // KPF_ZERO_PAGE 24; KPF_COMPOUND_HEAD 15 and _TAIL 16 (Documentation/admin-guide/mm/pagemap.rst)
+          return { present: e.present, swapped: e.swapped, file: e.fileShared, exclusive: e.exclusive, pfn: e.pfn, swapOffset: e.swapOffset, mapcount: count == null ? null : BigInt(`0x${count}`), zeroPage: bit(24n), large: bits === undefined ? undefined : bit(15n)! || bit(16n)! };
         });
         vmas[v.label] = { pages, smaps: o.smaps?.[j] ?? undefined };
       });
@@ -316,7 +328,16 @@ export function traceScenario(id: string, title: string, needs: Needs, steps: St
         // Free 64 kB blocks, so the faults get large folios even in a long-running, fragmented guest.
         await ctx.guest.request('write', { path: '/proc/sys/vm/compact_memory', text: '1' }).catch(() => undefined);
       }
-      await runTrace(ctx, steps);
+      // The scenario is about splitting them: the first touch must have made every folio of the
+      // mappings large (KPF_COMPOUND_*); in a fragmented guest some faults fall back to small pages.
+      let touched = false;
+      // Mappings start on a folio boundary (a 512-page mapping is otherwise one page past its guard).
+      await runTrace(ctx, steps, !needs.mthp ? {} : { align: needs.mthp * 1024, pre: (st, o) => {
+        if (st.op !== 'touch' || touched) return undefined;
+        touched = true;
+        const small = Object.values(o).flatMap((p) => Object.entries(p.vmas).map(([m, v]) => [m, v.pages.flatMap((x, i) => (x.present && x.large === false ? [i] : []))] as const)).filter(([, at]) => at.length);
+        return small.length ? `${small.map(([m, at]) => `${at.length} pages of ${m} (from page ${at[0]})`).join(', ')} in small folios, not ${needs.mthp} kB ones` : undefined;
+      } });
     },
   };
 }

@@ -21,8 +21,12 @@ export interface Scenario {
   id: string;
   title: string;
   needs: Needs;
+  /** 'full': only with --depth full (and in mutate), for scenarios too slow for the default suite */
+  depth?: Depth;
   run(ctx: Ctx): Promise<void>;
 }
+
+export type Depth = 'default' | 'full';
 
 export type Status = 'pass' | 'fail' | 'skip' | 'error';
 
@@ -57,6 +61,8 @@ export interface Result {
   durationMs: number;
   /** attempts that did not reach the scenario's precondition, each with why */
   retried?: string[];
+  /** set for a --depth full scenario, which the reports show apart */
+  depth?: Depth;
 }
 
 /** The KTAP/JUnit group of a scenario: the first component of its id. */
