@@ -21,6 +21,9 @@ commands:
       --filter REGEX  scenarios whose id matches
       --depth default|full   full adds the scenarios too slow for the default suite, reported
                       apart (mutate always runs them)
+      --target qemu|local   local: this machine's running kernel, as root, with the host-built
+                      shim and subject; its own zram swap and a loop-mounted scratch; every
+                      knob put back at the end, also on Ctrl-C
       --repeat N      the suite N times in one boot (1-1000); lists every scenario whose verdict changed
       --mem MiB (1024; 384 up to this host's memory)  --smp N (2; 1-8)
       --swap SIZE|none (256M of zram)  --timeout SECONDS (60 per step; 1-3600)
@@ -54,6 +57,7 @@ options:
 /** The host tools a command needs before it starts. */
 function needsOf(command: Command, o: Options): Need[] {
   const kernel: Need[] = o.kernel ? [] : ['kernel', ...(o.kernelSrc ? [] : (['debian-source'] as Need[]))];
+  if (command === 'run' && o.target === 'local') return ['boot']; // mkfs.ext4 for the scratch file
   switch (command) {
     case 'run':
     case 'shell':
@@ -91,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
   });
   switch (command) {
     case 'run':
-      return run({ ...guest(60, 'out/run'), filter: o.filter, depth: o.depth, format: o.format, repeat: o.repeat });
+      return run({ ...guest(60, 'out/run'), filter: o.filter, depth: o.depth, target: o.target, format: o.format, repeat: o.repeat });
     case 'mutants':
       return runMutants({ ...guest(20, 'out/mutants'), only: o.only, filter: o.filter, depth: o.depth });
     case 'mutate':

@@ -8,6 +8,7 @@ import { kernelImageProblem } from './host/qemu.js';
 import { kernelTreeProblem, seriesProblem, type Profile } from './host/kernel.js';
 import { listMutants } from './host/mutants.js';
 import { modulesProblem } from './host/modules.js';
+import { localProblem } from './host/local.js';
 import { formats, type Format } from './host/run.js';
 import { suite } from './suite/index.js';
 import { selectScenarios } from './suite/runner.js';
@@ -35,6 +36,7 @@ const SPECS = {
   profile: { type: 'string', commands: ['kernel'] },
   filter: { type: 'string', commands: ['run', 'mutants'] },
   depth: { type: 'string', commands: ['run', 'mutants'] },
+  target: { type: 'string', commands: ['run'] },
   only: { type: 'string', commands: ['mutants', 'mutate'] },
   seed: { type: 'string', commands: ['fuzz', 'mutate'] },
   runs: { type: 'string', commands: ['fuzz'] },
@@ -71,6 +73,7 @@ export interface Options {
   filter?: string;
   /** 'full' adds the scenarios too slow for the default suite */
   depth: Depth;
+  target: 'qemu' | 'local';
   only?: string;
   /** mutate: the series to mutate, how many mutants, and the score it must reach */
   series?: string;
@@ -169,7 +172,7 @@ export function parseCommandLine(argv: string[]): Parsed {
   };
 
   const hostMiB = Math.floor(totalmem() / 1048576);
-  const o: Options = { profile: 'default', minScore: 90, seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', depth: 'default', repeat: 1, fix: values.fix === true, json: values.json === true, arch: 'arm64' };
+  const o: Options = { profile: 'default', minScore: 90, seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', depth: 'default', target: 'qemu', repeat: 1, fix: values.fix === true, json: values.json === true, arch: 'arm64' };
   let v: string | undefined;
   if ((v = str('mem')) !== undefined) {
     const mib = parseMiB(v);
@@ -206,6 +209,16 @@ export function parseCommandLine(argv: string[]): Parsed {
   whole('seed', -(2 ** 31), 2 ** 31 - 1, (x) => (o.seed = x));
   whole('runs', 1, 1_000_000, (x) => (o.runs = x));
   whole('parser-runs', 0, 1_000_000, (x) => (o.parserRuns = x));
+  if ((v = str('target')) !== undefined) {
+    if (v !== 'qemu' && v !== 'local') problems.push(`--target ${v}: want qemu or local`);
+    else if (v === 'local') {
+      const bootOnly = (['kernel', 'modules', 'kernel-src', 'patches', 'mem', 'smp'] as const).filter((n) => str(n) !== undefined);
+      if (bootOnly.length) problems.push(`--target local runs on this machine's kernel: ${bootOnly.map((n) => `--${n}`).join(', ')} do not apply`);
+      const p = localProblem();
+      if (p) problems.push(`--target local: ${p}`);
+      o.target = v;
+    }
+  }
   if ((v = str('depth')) !== undefined) {
     if (v === 'default' || v === 'full') o.depth = v;
     else problems.push(`--depth ${v}: want default or full`);

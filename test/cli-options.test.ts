@@ -79,6 +79,10 @@ test('option checks: ranges at both ends, values, paths and combinations', (t) =
   assert.match(problems('run', '--filter', '^shrinkmem\\.cap$')[0]!, /matches none of the \d+ scenarios at --depth default \(1 at --depth full\)/);
   assert.deepEqual(problems('run', '--filter', '^shrinkmem\\.cap$', '--depth', 'full'), []);
   assert.match(problems('run', '--depth', 'deep')[0]!, /--depth deep: want default or full/);
+  assert.match(problems('run', '--modules', '/nonexistent')[0]!, /--modules \/nonexistent: no such file or directory/);
+  assert.match(problems('run', '--modules', '/etc')[0]!, /--modules goes with --kernel|no lib\/modules\/RELEASE/);
+  assert.match(problems('run', '--kernel', '/etc/hostname.deb')[0]!, /--kernel \/etc\/hostname\.deb: no such file/);
+  assert.match(problems('mutants', '--modules', '/etc')[0]!, /--modules does not apply to 'mutants'/);
   assert.match(problems('fuzz', '--depth', 'full')[0]!, /--depth does not apply to 'fuzz'/);
   assert.match(problems('mutants', '--only', '^zzz')[0]!, /--only \^zzz: matches no mutant/);
   assert.match(problems('mutants', '--kernel', '/etc/passwd')[0]!, /--kernel does not apply to 'mutants'/);

@@ -22,6 +22,9 @@ type Op = (r: Req) => unknown;
 
 const SHIM = process.env.RECLAIM_SHIM;
 const SUBJECT = process.env.RECLAIM_SUBJECT ?? '/opt/reclaim/subject';
+/** the swap device and the scratch mount: the guest's, unless the host says (--target local) */
+const SWAP_DEV = process.env.RECLAIM_SWAP_DEV ?? '/dev/zram0';
+const SCRATCH = process.env.RECLAIM_SCRATCH ?? '/mnt/scratch';
 
 let nativeShim: Native | undefined;
 const shim = () => (nativeShim ??= loadNative(SHIM));
@@ -86,13 +89,15 @@ function features() {
       pmadvRange: range === 'ok',
       processMrelease: probe(() => s.processMrelease(-1, 0)) === 'EBADF',
     },
-    swap: { totalKb: meminfo.SwapTotal ?? 0, devices: (text('/proc/swaps') ?? '').split('\n').slice(1).map((l) => l.split(/\s+/)[0]) },
+    swap: { totalKb: meminfo.SwapTotal ?? 0, none: process.env.RECLAIM_NO_SWAP, device: SWAP_DEV.replace(/^\/dev\//, ''), devices: (text('/proc/swaps') ?? '').split('\n').slice(1).map((l) => l.split(/\s+/)[0]) },
+    scratch: SCRATCH,
     thp: text('/sys/kernel/mm/transparent_hugepage/enabled')?.match(/\[(\w+)\]/)?.[1] ?? 'unsupported',
     hugepages: { sizeKb: meminfo.Hugepagesize ?? 0, total: meminfo.HugePages_Total ?? 0 },
     // anonymous multi-size THP: a hugepages-<size>kB directory with an 'enabled' knob per anon folio size
     mthp: has(THP_DIR) ? readdirSync(THP_DIR).filter((d) => has(`${THP_DIR}/${d}/enabled`)).flatMap((d) => /^hugepages-(\d+)kB$/.exec(d)?.[1] ?? []).map(Number).sort((a, b) => a - b) : [],
     kpage: has('/proc/kpagecount') && has('/proc/kpageflags'),
     ksm: has('/sys/kernel/mm/ksm/run'),
+    ksmSharing: Number(text('/sys/kernel/mm/ksm/pages_sharing') ?? 0),
     memTotalKb: meminfo.MemTotal,
   };
 }
@@ -328,9 +333,11 @@ const ops: Record<string, Op> = {
     }
     return { ms: Date.now() - t0, pagesShared: rd('pages_shared'), pagesSharing: rd('pages_sharing') };
   },
-  /** swapoff -a, or swapon the zram device the init set up. */
+  /** swapoff, or swapon, the zram device the init (or the host, for --target local) set up. */
   swap: (r) => {
-    execFileSync('/bin/busybox', [r.on ? 'swapon' : 'swapoff', '/dev/zram0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // on a host (RECLAIM_SWAP_DEV set), util-linux's, and ahead of any other swap area
+    if (process.env.RECLAIM_SWAP_DEV) execFileSync(r.on ? 'swapon' : 'swapoff', [...(r.on ? ['-p', '32767'] : []), SWAP_DEV], { stdio: ['ignore', 'ignore', 'pipe'] });
+    else execFileSync('/bin/busybox', [r.on ? 'swapon' : 'swapoff', SWAP_DEV], { stdio: ['ignore', 'ignore', 'pipe'] });
     return {};
   },
   as_user: asUser,
@@ -389,12 +396,16 @@ function serve(input: Readable, send: (line: string) => void): void {
 const arg = process.argv[2];
 if (arg === '--worker') {
   serve(process.stdin, (l) => process.stdout.write(l + '\n'));
+} else if (arg === '--stdio') {
+  // --target local: the host runs this as its child, over a pipe
+  serve(process.stdin, (l) => process.stdout.write(l + '\n'));
+  process.stdout.write(JSON.stringify({ ready: true, features: features() }) + '\n');
 } else if (arg) {
   const fd = openSync(arg, 'r+');
   const send = (l: string) => writeSync(fd, l + '\n');
   serve(createReadStream('', { fd, autoClose: false }), send);
   send(JSON.stringify({ ready: true, features: features() }));
 } else {
-  process.stderr.write('usage: agent.cjs /dev/vportNpM | --worker\n');
+  process.stderr.write('usage: agent.cjs /dev/vportNpM | --stdio | --worker\n');
   process.exit(2);
 }

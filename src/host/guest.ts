@@ -1,11 +1,12 @@
-// A running guest: QEMU plus the agent's JSON-line channel on virtio-serial.
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+// A running guest: QEMU plus the agent's channel on virtio-serial.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { exitCause, startQemu, type BootResult, type Crash, type Vm } from './qemu.js';
+import { AgentChannel, GuestError } from './channel.js';
+import { exitCause, startQemu, type BootResult, type Vm } from './qemu.js';
 
 export interface GuestOptions {
   kernel: string;
@@ -23,31 +24,20 @@ export interface GuestOptions {
   scratchMiB?: number;
 }
 
-/** The agent's answer to a failed operation, or a lost guest. */
-export class GuestError extends Error {
-  constructor(readonly op: string, readonly code: string, readonly errno: number, message: string, readonly crash?: Crash) {
-    super(`${op}: ${code}${message ? `: ${message}` : ''}`);
-  }
-}
+export { GuestError };
 
-type Pending = { op: string; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
-
-export class Guest {
-  private seq = 0;
-  private pending = new Map<number, Pending>();
-  private lost: GuestError | undefined;
-  private buf = '';
-  features: Record<string, unknown> = {};
-  bootMs = 0;
-
+/** A guest booted here: QEMU, and the agent on its virtio-serial port. */
+export class Guest extends AgentChannel {
   private constructor(
     private readonly vm: Vm,
     private readonly sock: Socket,
     private readonly tmp: string,
-    private readonly agentLog: string,
+    agentLog: string,
     private readonly consoleLog: string,
-    private readonly timeoutMs: number,
-  ) {}
+    timeoutMs: number,
+  ) {
+    super((line) => sock.write(line), agentLog, timeoutMs);
+  }
 
   static async start(o: GuestOptions): Promise<Guest> {
     const t0 = Date.now();
@@ -74,8 +64,7 @@ export class Guest {
       const consoleLog = join(o.outDir, 'console.log');
       const sock = await connectWhenReady(socket, vm, timeoutMs, consoleLog);
       const g = new Guest(vm, sock, tmp, join(o.outDir, 'agent.log'), consoleLog, timeoutMs);
-      const ready = await g.attach(t0);
-      g.features = ready.features as Record<string, unknown>;
+      g.features = (await g.attach(t0)).features as Record<string, unknown>;
       g.bootMs = Date.now() - t0;
       return g;
     } catch (e) {
@@ -86,97 +75,20 @@ export class Guest {
     }
   }
 
-  /** Wires the channel; resolves with the agent's ready line. */
+  /** Wires the channel to the socket and QEMU's end; resolves with the agent's ready line. */
   private attach(t0: number): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      let ready = false;
-      const fail = (e: GuestError) => {
-        this.lost ??= e;
-        if (!ready) reject(this.lost);
-        for (const p of this.pending.values()) (clearTimeout(p.timer), p.reject(this.lost));
-        this.pending.clear();
-      };
-      const bootTimer = setTimeout(() => fail(new GuestError('boot', 'ETIMEDOUT', 0, `no agent after ${this.timeoutMs} ms; ${exitCause({ console: this.vm.console(), stderr: '', exitCode: 0 }, this.consoleLog)}`)), this.timeoutMs);
-      this.vm.onCrash((c) => fail(new GuestError('guest', 'ECRASH', 0, `kernel ${c.kind}:\n${c.excerpt}`, c)));
-      this.vm.done.then((r: BootResult) => fail(exitError('guest', r, `after ${Date.now() - t0} ms${ready ? '' : ', before the agent was ready'}`, this.consoleLog)));
-      this.sock.setEncoding('utf8');
-      this.sock.on('data', (d: string) => {
-        this.buf += d;
-        let nl: number;
-        while ((nl = this.buf.indexOf('\n')) >= 0) {
-          const line = this.buf.slice(0, nl);
-          this.buf = this.buf.slice(nl + 1);
-          this.log('<', line);
-          let msg: Record<string, unknown>;
-          try {
-            msg = JSON.parse(line);
-          } catch {
-            continue; // not ours
-          }
-          if (msg.ready && !ready) {
-            ready = true;
-            clearTimeout(bootTimer);
-            resolve(msg);
-            continue;
-          }
-          const p = this.pending.get(msg.id as number);
-          if (!p) continue;
-          this.pending.delete(msg.id as number);
-          clearTimeout(p.timer);
-          if (msg.ok) p.resolve(msg.result);
-          else {
-            const e = msg.error as { code: string; errno: number; message: string };
-            p.reject(new GuestError(p.op, e.code, e.errno, e.message));
-          }
-        }
-      });
-    });
-  }
-
-  private log(dir: string, line: string): void {
-    appendFileSync(this.agentLog, `${new Date().toISOString()} ${dir} ${line}\n`);
-  }
-
-  /** One agent operation; rejects with GuestError on failure, timeout or a lost guest. */
-  request<T = Record<string, unknown>>(op: string, args: Record<string, unknown> = {}, timeoutMs = this.timeoutMs): Promise<T> {
-    if (this.lost) return Promise.reject(this.lost);
-    const id = ++this.seq;
-    const line = JSON.stringify({ id, op, ...args });
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        // The agent is stuck (e.g. in a syscall that never returns): nothing after this can run.
-        const e = new GuestError(op, 'ETIMEDOUT', 0, `no reply in ${timeoutMs} ms`);
-        this.lost ??= e;
-        reject(e);
-      }, timeoutMs);
-      this.pending.set(id, { op, resolve: resolve as (v: unknown) => void, reject, timer });
-      this.log('>', line);
-      this.sock.write(line + '\n');
-    });
-  }
-
-  /**
-   * Several requests in one round trip, run in order by the agent. Each entry
-   * is its result, or the GuestError it failed with.
-   */
-  async batch(reqs: Array<{ op: string } & Record<string, unknown>>): Promise<Array<unknown | GuestError>> {
-    const { results } = await this.request<{ results: Array<{ ok: boolean; result?: unknown; error?: { code: string; errno: number; message: string } }> }>('batch', { reqs });
-    return results.map((r, k) => (r.ok ? r.result : new GuestError(reqs[k]!.op, r.error!.code, r.error!.errno, r.error!.message)));
-  }
-
-  get alive(): boolean {
-    return !this.lost;
-  }
-
-  get lostReason(): GuestError | undefined {
-    return this.lost;
+    const bootTimer = setTimeout(() => this.fail(new GuestError('boot', 'ETIMEDOUT', 0, `no agent after ${this.timeoutMs} ms; ${exitCause({ console: this.vm.console(), stderr: '', exitCode: 0 }, this.consoleLog)}`)), this.timeoutMs);
+    this.vm.onCrash((c) => this.fail(new GuestError('guest', 'ECRASH', 0, `kernel ${c.kind}:\n${c.excerpt}`, c)));
+    this.vm.done.then((r: BootResult) => this.fail(exitError('guest', r, `after ${Date.now() - t0} ms${this.agentReady ? '' : ', before the agent was ready'}`, this.consoleLog)));
+    this.sock.setEncoding('utf8');
+    this.sock.on('data', (d: string) => this.feed(d));
+    return this.ready.finally(() => clearTimeout(bootTimer));
   }
 
   /** Powers the guest off (or kills QEMU) and removes the temporary files. */
   async stop(): Promise<BootResult> {
-    if (!this.lost) await this.request('poweroff', {}, 5000).catch(() => undefined);
-    const timer = setTimeout(() => this.vm.kill(), this.lost ? 0 : 10_000);
+    if (this.alive) await this.request('poweroff', {}, 5000).catch(() => undefined);
+    const timer = setTimeout(() => this.vm.kill(), this.alive ? 10_000 : 0);
     const r = await this.vm.done;
     clearTimeout(timer);
     this.sock.destroy();
@@ -184,7 +96,6 @@ export class Guest {
     return r;
   }
 
-  /** Immediate teardown for signal handlers. */
   kill(): void {
     this.vm.kill();
     this.sock.destroy();

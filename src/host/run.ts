@@ -7,6 +7,8 @@ import { bundleAgent } from './bundle.js';
 import { buildImage, withModules } from './image.js';
 import { debKernel, guestModules, imageRelease } from './modules.js';
 import { Guest, GuestError, makeScratchDisk } from './guest.js';
+import type { AgentChannel } from './channel.js';
+import { LocalTarget } from './local.js';
 import { interactive } from './qemu.js';
 import { progress } from './log.js';
 import { builtFeatures, foldRounds, runSuite, selectScenarios } from '../suite/runner.js';
@@ -35,6 +37,8 @@ export interface RunOptions {
   filter?: string;
   /** 'full' adds the scenarios too slow for the default suite (mutate always runs them) */
   depth?: Depth;
+  /** qemu: boot the kernel here (default); local: this machine's running kernel */
+  target?: 'qemu' | 'local';
   /** the suite this many times in one boot; verdicts that change are listed */
   repeat?: number;
   memMiB: number;
@@ -80,7 +84,8 @@ export async function run(o: RunOptions): Promise<number> {
   const scenarios = selectScenarios(suite, o.filter, o.depth);
   if (!scenarios.length) throw new Error(`--filter ${o.filter} matches no scenario at --depth ${o.depth ?? 'default'}`);
 
-  const { kernel, image } = await prepare(o);
+  const local = o.target === 'local';
+  const { kernel, image } = local ? { kernel: { image: 'this machine (--target local)' } as Partial<KernelBuild> & { image: string }, image: undefined } : await prepare(o);
   const repeat = o.repeat ?? 1;
   const rounds: Result[][] = [];
   /** guest.boot and guest.shutdown: about the run, not a scenario */
@@ -103,25 +108,25 @@ export async function run(o: RunOptions): Promise<number> {
     writeFileSync(join(outDir, 'results.json'), JSON.stringify(report, null, 2) + '\n');
   };
 
-  let guest: Guest | undefined;
+  let guest: AgentChannel | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
     report.interrupted = sig;
     guest?.kill();
     save();
-    process.stderr.write(`\nreclaim-harness: ${sig}: QEMU stopped; partial results in ${join(outDir, 'results.json')}\n`);
+    process.stderr.write(`\nreclaim-harness: ${sig}: ${local ? 'agent stopped, knobs put back' : 'QEMU stopped'}; partial results in ${join(outDir, 'results.json')}\n`);
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    progress('run', `booting (${o.smp} CPUs, ${o.memMiB} MiB, swap ${o.swap === 'none' ? 'none' : `${o.swap} MiB`}); console: ${join(outDir, 'console.log')}`);
+    if (!local) progress('run', `booting (${o.smp} CPUs, ${o.memMiB} MiB, swap ${o.swap === 'none' ? 'none' : `${o.swap} MiB`}); console: ${join(outDir, 'console.log')}`);
     try {
-      guest = await Guest.start({ kernel: kernel.image, initrd: image.initrd, outDir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
+      guest = local ? await LocalTarget.start({ outDir, swap: o.swap, timeoutMs: o.timeoutMs }) : await Guest.start({ kernel: kernel.image, initrd: image!.initrd, outDir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
     } catch (e) {
       if (!(e instanceof GuestError)) throw e;
       // The reports still say so: a dashboard shows the boot as an ERROR.
       runErrors.push({ id: 'guest.boot', status: 'error', reason: e.message, durationMs: 0 });
-      process.stderr.write(`reclaim-harness: the guest did not come up: ${e.message}\n`);
+      process.stderr.write(`reclaim-harness: the ${local ? 'agent' : 'guest'} did not come up: ${e.message}\n`);
     }
     if (guest) await suiteOn(guest);
   } finally {
@@ -131,7 +136,7 @@ export async function run(o: RunOptions): Promise<number> {
   }
   return finish();
 
-  async function suiteOn(guest: Guest): Promise<void> {
+  async function suiteOn(guest: AgentChannel): Promise<void> {
     report.features = guest.features;
     report.kernel.release = (guest.features.kernel as { release: string }).release;
     report.kernel.version = (guest.features.kernel as { version: string }).version;

@@ -14,6 +14,17 @@ const atLeast = (a: readonly number[], b: readonly number[]) => {
   return true;
 };
 
+/**
+ * Which check refuses process_madvise() first for another uid's process with an advice the
+ * kernel does not take remotely: before 6.13 the advice (process_madvise_behavior_valid(), EINVAL),
+ * from 6.13 mm_access() (EACCES), since "mm/madvise: unrestrict process_madvise() for current
+ * process" moved the advice check after it (process_madvise_remote_valid()).
+ */
+export function adviceCheckedFirst(release: string | undefined): boolean {
+  const v = versionOf(release);
+  return !v || !atLeast(v, [6, 13, 0]);
+}
+
 export type RssField = 'RssAnon' | 'RssFile' | 'RssShmem' | 'VmSwap';
 
 /** How far /proc/PID/status may read below (`under`) or above (`over`) the true count, in pages. */

@@ -1,6 +1,7 @@
 // First scenarios: each interface once, with a simple expected outcome per page.
 import type { SubjectClient, Mapping, MapKind } from '../agent/subject.js';
 import { ABI, count, type Ctx } from './ctx.js';
+import { adviceCheckedFirst } from '../model/versions.js';
 import type { Scenario } from './types.js';
 
 const PAGES = 32;
@@ -196,8 +197,8 @@ export const basic: Scenario[] = [
       const fd = await ctx.asUser<{ fd: number }>(65534, { op: 'pidfd_open', pid: s.pid });
       ctx.expect(fd.ok, `pidfd_open as uid 65534: ${fd.ok ? '' : fd.code}`);
       const iovecs = [[m.addr.toString(), String(m.bytes)]];
-      // The advice is checked before mm_access: DONTNEED is EINVAL where the kernel does not take it.
-      const dontneed = ctx.features.interfaces.pmadvRange ? 'EACCES' : 'EINVAL';
+      // Before 6.13 the advice is checked before mm_access: DONTNEED is EINVAL where the kernel does not take it.
+      const dontneed = ctx.features.interfaces.pmadvRange || !adviceCheckedFirst(ctx.features.kernel.release) ? 'EACCES' : 'EINVAL';
       for (const [name, advice, want] of [['COLD', ABI.MADV_COLD, 'EACCES'], ['DONTNEED', ABI.MADV_DONTNEED, dontneed]] as const) {
         const r = await ctx.asUser(65534, { op: 'process_madvise', fd: fd.ok && fd.value.fd, iovecs, advice });
         ctx.expectOutcome(r, want, `process_madvise(MADV_${name}) by uid 65534 on a root process`);

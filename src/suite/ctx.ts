@@ -2,20 +2,25 @@
 import { decodePagemap, type PagemapEntry } from '../agent/pagemap.js';
 import { delta, parseKeyValues, parseSmaps, parseVmstat, type SmapsVma } from '../agent/procfs.js';
 import { SubjectClient, type Reply } from '../agent/subject.js';
-import { GuestError, type Guest } from '../host/guest.js';
+import { GuestError, type AgentChannel } from '../host/channel.js';
 import { Mismatch, PreconditionError } from './types.js';
 
 export interface Features {
   pageSize: number;
   cpus: number;
   interfaces: { procReclaim: boolean; shrinkmem: boolean; pmadvRange: boolean; processMrelease: boolean };
-  swap: { totalKb: number };
+  /** the zram device the target swaps to (zram0 in the guest) */
+  swap: { totalKb: number; device?: string; /** why there is none, when the target says */ none?: string };
   thp: string;
   hugepages: { sizeKb: number; total: number };
   /** anonymous mTHP folio sizes in kB (Linux 6.8+) */
   mthp?: number[];
   ksm?: boolean;
+  /** /sys/kernel/mm/ksm/pages_sharing when the agent started: KSM pages of other processes */
+  ksmSharing?: number;
   kernel: { release: string; version: string; arch: string };
+  /** the scratch file system's mount point (/mnt/scratch in the guest) */
+  scratch?: string;
 }
 
 /** MADV_* and flag values of the guest ABI. */
@@ -28,7 +33,7 @@ export class Ctx {
   /** agent requests that undo the scenario, sent as one batch at the end */
   private cleanup: Array<{ op: string } & Record<string, unknown>> = [];
 
-  constructor(readonly guest: Guest, readonly features: Features, readonly swapOn = features.swap.totalKb > 0, readonly scratch = '/mnt/scratch') {
+  constructor(readonly guest: AgentChannel, readonly features: Features, readonly swapOn = features.swap.totalKb > 0, readonly scratch = features.scratch ?? '/mnt/scratch') {
     this.page = features.pageSize;
   }
 

@@ -14,12 +14,12 @@ async function rangeReclaim(ctx: Ctx, s: SubjectClient, m: Mapping): Promise<voi
 }
 
 /**
- * Sectors written to zram0 (/sys/block/zram0/stat field 7, Documentation/block/stat.rst).
+ * Sectors written to the swap's zram device (/sys/block/zramN/stat field 7, Documentation/block/stat.rst).
  * It only counts up, so slots freed by other processes (mm_stat's orig_data_size
  * falls then) cannot move it; nothing else swaps in the idle guest.
  */
 async function zramSectorsWritten(ctx: Ctx): Promise<number> {
-  return Number((await ctx.read('/sys/block/zram0/stat')).trim().split(/\s+/)[6]);
+  return Number((await ctx.read(`/sys/block/${ctx.features.swap.device ?? 'zram0'}/stat`)).trim().split(/\s+/)[6]);
 }
 
 function expectDelta(ctx: Ctx, what: string, got: number | undefined, want: number): void {

@@ -1,0 +1,132 @@
+// The agent's channel, whatever carries it: JSON lines with request ids, one ready line first.
+// A transport (QEMU's virtio-serial socket, a child's pipes) feeds it lines and says when it is lost.
+import { appendFileSync } from 'node:fs';
+import type { Crash } from './qemu.js';
+
+/** The agent's answer to a failed operation, or a lost target. */
+export class GuestError extends Error {
+  constructor(readonly op: string, readonly code: string, readonly errno: number, message: string, readonly crash?: Crash) {
+    super(`${op}: ${code}${message ? `: ${message}` : ''}`);
+  }
+}
+
+type Pending = { op: string; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+
+/** How a target ended: a kernel crash seen on its console, if it has one. */
+export interface TargetEnd {
+  crash?: Crash;
+}
+
+export abstract class AgentChannel {
+  private seq = 0;
+  private pending = new Map<number, Pending>();
+  private lost: GuestError | undefined;
+  private buf = '';
+  private isReady = false;
+  private readyResolve!: (msg: Record<string, unknown>) => void;
+  private readyReject!: (e: GuestError) => void;
+  /** the agent's ready line; rejects when the target is lost first */
+  protected readonly ready = new Promise<Record<string, unknown>>((resolve, reject) => {
+    this.readyResolve = resolve;
+    this.readyReject = reject;
+  });
+  features: Record<string, unknown> = {};
+  bootMs = 0;
+
+  protected constructor(
+    private readonly send: (line: string) => void,
+    private readonly agentLog: string,
+    protected readonly timeoutMs: number,
+  ) {
+    this.ready.catch(() => undefined); // a loss before anyone waits is not unhandled
+  }
+
+  /** The transport is gone (or the target crashed): every request fails with e from now on. */
+  protected fail(e: GuestError): void {
+    this.lost ??= e;
+    if (!this.isReady) this.readyReject(this.lost);
+    for (const p of this.pending.values()) (clearTimeout(p.timer), p.reject(this.lost));
+    this.pending.clear();
+  }
+
+  protected get agentReady(): boolean {
+    return this.isReady;
+  }
+
+  /** Data from the transport: whole lines are replies (or the ready line); anything else is ignored. */
+  protected feed(d: string): void {
+    this.buf += d;
+    let nl: number;
+    while ((nl = this.buf.indexOf('\n')) >= 0) {
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(nl + 1);
+      this.log('<', line);
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        continue; // not ours
+      }
+      if (msg.ready && !this.isReady) {
+        this.isReady = true;
+        this.readyResolve(msg);
+        continue;
+      }
+      const p = this.pending.get(msg.id as number);
+      if (!p) continue;
+      this.pending.delete(msg.id as number);
+      clearTimeout(p.timer);
+      if (msg.ok) p.resolve(msg.result);
+      else {
+        const e = msg.error as { code: string; errno: number; message: string };
+        p.reject(new GuestError(p.op, e.code, e.errno, e.message));
+      }
+    }
+  }
+
+  private log(dir: string, line: string): void {
+    appendFileSync(this.agentLog, `${new Date().toISOString()} ${dir} ${line}\n`);
+  }
+
+  /** One agent operation; rejects with GuestError on failure, timeout or a lost target. */
+  request<T = Record<string, unknown>>(op: string, args: Record<string, unknown> = {}, timeoutMs = this.timeoutMs): Promise<T> {
+    if (this.lost) return Promise.reject(this.lost);
+    const id = ++this.seq;
+    const line = JSON.stringify({ id, op, ...args });
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        // The agent is stuck (e.g. in a syscall that never returns): nothing after this can run.
+        const e = new GuestError(op, 'ETIMEDOUT', 0, `no reply in ${timeoutMs} ms`);
+        this.lost ??= e;
+        reject(e);
+      }, timeoutMs);
+      this.pending.set(id, { op, resolve: resolve as (v: unknown) => void, reject, timer });
+      this.log('>', line);
+      this.send(line + '\n');
+    });
+  }
+
+  /**
+   * Several requests in one round trip, run in order by the agent. Each entry
+   * is its result, or the GuestError it failed with.
+   */
+  async batch(reqs: Array<{ op: string } & Record<string, unknown>>): Promise<Array<unknown | GuestError>> {
+    const { results } = await this.request<{ results: Array<{ ok: boolean; result?: unknown; error?: { code: string; errno: number; message: string } }> }>('batch', { reqs });
+    return results.map((r, k) => (r.ok ? r.result : new GuestError(reqs[k]!.op, r.error!.code, r.error!.errno, r.error!.message)));
+  }
+
+  get alive(): boolean {
+    return !this.lost;
+  }
+
+  get lostReason(): GuestError | undefined {
+    return this.lost;
+  }
+
+  /** Ends the agent and the target, and removes what it put in place. */
+  abstract stop(): Promise<TargetEnd>;
+
+  /** Immediate teardown for signal handlers. */
+  abstract kill(): void;
+}
