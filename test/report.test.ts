@@ -277,5 +277,5 @@ test('human: --repeat lists each scenario whose verdict changed, and the retries
 
 test('a --depth full result is grouped apart from its default-depth group', () => {
   const rs: Result[] = [{ id: 'shrinkmem.bounds', status: 'pass', durationMs: 1 }, { id: 'shrinkmem.cap', status: 'fail', durationMs: 1, depth: 'full' }];
-  assert.deepEqual([...byGroup(rs)].map(([g, list]) => [g, list.map((r) => r.id)]), [['shrinkmem', ['shrinkmem.bounds']], ['shrinkmem (depth full)', ['shrinkmem.cap']]]);
+  assert.deepEqual([...byGroup(rs)].map(([g, list]) => [g, list.map((r) => r.id)]), [['shrinkmem', ['shrinkmem.bounds']], ['shrinkmem.full', ['shrinkmem.cap']]]);
 });

@@ -24,7 +24,7 @@ export function summarize(results: readonly Result[]): RunReport['summary'] {
 export function byGroup(results: readonly Result[]): Map<string, Result[]> {
   const groups = new Map<string, Result[]>();
   for (const r of results) {
-    const g = r.depth === 'full' ? `${groupOf(r.id)} (depth full)` : groupOf(r.id);
+    const g = r.depth === 'full' ? `${groupOf(r.id)}.full` : groupOf(r.id);
     const list = groups.get(g);
     if (list) list.push(r);
     else groups.set(g, [r]);
