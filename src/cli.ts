@@ -27,7 +27,7 @@ commands:
       --repeat N      the suite N times in one boot (1-1000); lists every scenario whose verdict changed
       --mem MiB (1024; 384 up to this host's memory)  --smp N (2; 1-8)
       --swap SIZE|none (256M of zram)  --timeout SECONDS (60 per step; 1-3600)
-      --format human|json|ktap|junit   what to print on stdout at the end (human)
+      --format human|json|ktap|junit|kcidb   what to print on stdout at the end (human)
       --output DIR (out/run)   results.json, results.ktap, results.junit.xml, results.txt
   mutants [--only REGEX] [run's options]
                       build each known-bug kernel in qemu/mutants/, run the suite on it, print

@@ -10,6 +10,7 @@ import { packageRoot } from '../src/native.js';
 import { Guest, GuestError } from '../src/host/guest.js';
 import { prepare } from '../src/host/run.js';
 import type { RunReport } from '../src/report/json.js';
+import { kcidbProblems } from '../src/report/kcidb.js';
 import { suite } from '../src/suite/index.js';
 import { cli, scratchDir } from './helpers/cli.js';
 
@@ -33,8 +34,14 @@ test('run on the patched kernel: every scenario passes, exit 0, logs kept', asyn
   assert.deepEqual(bad, [], r.stderr.slice(-3000));
   assert.equal(r.code, 0);
   assert.ok(rep.results.length >= 150 && rep.timings.bootMs > 0 && rep.timings.suiteMs > 0, `${rep.results.length} results`);
-  for (const f of ['console.log', 'agent.log', 'results.json', 'results.ktap', 'results.junit.xml', 'results.txt']) assert.ok(existsSync(join(dir, f)), f);
+  for (const f of ['console.log', 'agent.log', 'results.json', 'results.ktap', 'results.junit.xml', 'results.kcidb.json', 'results.txt']) assert.ok(existsSync(join(dir, f)), f);
   assert.deepEqual(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).summary, rep.summary);
+  // KCIDB: the v5.3 rules, the series' hash, the compiler from the guest's /proc/version
+  const kcidb = JSON.parse(readFileSync(join(dir, 'results.kcidb.json'), 'utf8'));
+  assert.deepEqual(kcidbProblems(kcidb), []);
+  assert.equal(kcidb.tests.length, rep.results.length);
+  assert.match(kcidb.checkouts[0].patchset_hash, /^[0-9a-f]{64}$/);
+  assert.match(kcidb.builds[0].compiler, /aarch64-linux-gnu-gcc/);
 });
 
 test('run --patches none: patched interfaces SKIP with the reason, upstream scenarios PASS', async (t) => {

@@ -79,7 +79,7 @@ function features() {
   const range = probe(() => s.processMadvise(self, null, s.constants.MADV_COLD, s.constants.PMADV_FLAG_RANGE));
   s.close(self);
   return {
-    kernel: { release: release(), version: version(), arch: process.arch },
+    kernel: { release: release(), version: version(), arch: process.arch, procVersion: text('/proc/version')?.trim() },
     node: process.version,
     cpus: cpus().length,
     pageSize: s.pageSize,

@@ -1,14 +1,9 @@
 // The agent's channel, whatever carries it: JSON lines with request ids, one ready line first.
 // A transport (QEMU's virtio-serial socket, a child's pipes) feeds it lines and says when it is lost.
 import { appendFileSync } from 'node:fs';
-import type { Crash } from './qemu.js';
+import { GuestError, type Channel, type Crash } from '../suite/channel.js';
 
-/** The agent's answer to a failed operation, or a lost target. */
-export class GuestError extends Error {
-  constructor(readonly op: string, readonly code: string, readonly errno: number, message: string, readonly crash?: Crash) {
-    super(`${op}: ${code}${message ? `: ${message}` : ''}`);
-  }
-}
+export { GuestError };
 
 type Pending = { op: string; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
@@ -17,7 +12,7 @@ export interface TargetEnd {
   crash?: Crash;
 }
 
-export abstract class AgentChannel {
+export abstract class AgentChannel implements Channel {
   private seq = 0;
   private pending = new Map<number, Pending>();
   private lost: GuestError | undefined;

@@ -3,6 +3,7 @@
 import { closeSync, createWriteStream, openSync, readSync, statSync } from 'node:fs';
 import { gunzipSync, constants as zlib } from 'node:zlib';
 import { execa } from 'execa';
+import type { Crash } from '../suite/channel.js';
 
 export interface BootOptions {
   kernel: string;
@@ -26,10 +27,7 @@ export interface BootOptions {
   extraArgs?: string[];
 }
 
-export interface Crash {
-  kind: string;
-  excerpt: string;
-}
+export type { Crash };
 
 export interface BootResult {
   console: string;

@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildKernel, type KernelBuild } from './kernel.js';
+import { buildKernel, defaultPatches, readSeries, type KernelBuild } from './kernel.js';
 import { bundleAgent } from './bundle.js';
 import { buildImage, withModules } from './image.js';
 import { debKernel, guestModules, imageRelease } from './modules.js';
@@ -17,10 +17,11 @@ import { humanReport, resultLine } from '../report/human.js';
 import { summarize, type RunReport } from '../report/json.js';
 import { ktapReport } from '../report/ktap.js';
 import { junitReport } from '../report/junit.js';
+import { kcidbReport } from '../report/kcidb.js';
 import type { Depth, Result } from '../suite/types.js';
 
 /** What `run --format` prints on stdout at the end; --output gets all of them. */
-export const formats = ['human', 'json', 'ktap', 'junit'] as const;
+export const formats = ['human', 'json', 'ktap', 'junit', 'kcidb'] as const;
 export type Format = (typeof formats)[number];
 
 export interface RunOptions {
@@ -92,7 +93,14 @@ export async function run(o: RunOptions): Promise<number> {
   const runErrors: Result[] = [];
   const results: Result[] = [];
   const report: RunReport = {
-    kernel: { image: kernel.image, cacheKey: kernel.cacheKey, patches: o.kernel ? undefined : o.patches ?? 'default' },
+    kernel: {
+      image: kernel.image,
+      cacheKey: kernel.cacheKey,
+      patches: o.kernel || local ? undefined : o.patches ?? 'default',
+      series: o.kernel || local ? undefined : [...readSeries(o.patches ?? defaultPatches).patches, ...(o.extraPatches ?? [])],
+      config: kernel.config,
+    },
+    startedAt: new Date().toISOString(),
     features: {},
     results,
     summary: summarize(results),
@@ -140,6 +148,7 @@ export async function run(o: RunOptions): Promise<number> {
     report.features = guest.features;
     report.kernel.release = (guest.features.kernel as { release: string }).release;
     report.kernel.version = (guest.features.kernel as { version: string }).version;
+    report.kernel.procVersion = (guest.features.kernel as { procVersion?: string }).procVersion;
     report.timings.bootMs = guest.bootMs;
     progress('run', `agent ready after ${(guest.bootMs / 1000).toFixed(2)} s; ${scenarios.length} scenario(s)${repeat > 1 ? `, ${repeat} rounds` : ''}`);
     const t0 = Date.now();
@@ -177,9 +186,11 @@ export async function run(o: RunOptions): Promise<number> {
       json: JSON.stringify(report),
       ktap: ktapReport(report),
       junit: junitReport(report),
+      kcidb: JSON.stringify(kcidbReport(report), null, 2),
     };
     writeFileSync(join(outDir, 'results.ktap'), text.ktap);
     writeFileSync(join(outDir, 'results.junit.xml'), text.junit);
+    writeFileSync(join(outDir, 'results.kcidb.json'), text.kcidb + '\n');
     writeFileSync(join(outDir, 'results.txt'), text.human + '\n');
     if (!o.quiet) console.log(text[o.format].replace(/\n$/, ''));
     const s = report.summary;

@@ -4,7 +4,21 @@ import type { VerdictChange } from '../suite/runner.js';
 import { groupOf, type Result } from '../suite/types.js';
 
 export interface RunReport {
-  kernel: { release?: string; version?: string; image?: string; cacheKey?: string; patches?: string };
+  kernel: {
+    release?: string;
+    version?: string;
+    /** /proc/version: the compiler that built it */
+    procVersion?: string;
+    image?: string;
+    cacheKey?: string;
+    patches?: string;
+    /** the patches applied, in order, when the harness built the kernel */
+    series?: string[];
+    /** the .config it was built with */
+    config?: string;
+  };
+  /** when the run started (ISO 8601) */
+  startedAt?: string;
   features: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   results: Result[];
   summary: { pass: number; fail: number; skip: number; error: number };

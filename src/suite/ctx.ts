@@ -2,7 +2,7 @@
 import { decodePagemap, type PagemapEntry } from '../agent/pagemap.js';
 import { delta, parseKeyValues, parseSmaps, parseVmstat, type SmapsVma } from '../agent/procfs.js';
 import { SubjectClient, type Reply } from '../agent/subject.js';
-import { GuestError, type AgentChannel } from '../host/channel.js';
+import { GuestError, type Channel } from './channel.js';
 import { Mismatch, PreconditionError } from './types.js';
 
 export interface Features {
@@ -33,7 +33,7 @@ export class Ctx {
   /** agent requests that undo the scenario, sent as one batch at the end */
   private cleanup: Array<{ op: string } & Record<string, unknown>> = [];
 
-  constructor(readonly guest: AgentChannel, readonly features: Features, readonly swapOn = features.swap.totalKb > 0, readonly scratch = features.scratch ?? '/mnt/scratch') {
+  constructor(readonly guest: Channel, readonly features: Features, readonly swapOn = features.swap.totalKb > 0, readonly scratch = features.scratch ?? '/mnt/scratch') {
     this.page = features.pageSize;
   }
 

@@ -4,7 +4,7 @@
 import type { Step } from '../model/state.js';
 import { SubjectError, type SubjectClient } from '../agent/subject.js';
 import { ABI, count, type Ctx } from './ctx.js';
-import { GuestError } from '../host/channel.js';
+import { GuestError } from './channel.js';
 import { notDying, traceScenario } from './trace.js';
 import { PreconditionError, type Feature, type Scenario } from './types.js';
 

@@ -1,6 +1,6 @@
 // Runs scenarios one after another in a booted guest, with honest SKIPs.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GuestError, type AgentChannel } from '../host/channel.js';
+import { GuestError, type Channel } from './channel.js';
 import { Ctx, type Features } from './ctx.js';
 import { Mismatch, PreconditionError, type Feature, type Depth, type Needs, type Result, type Scenario } from './types.js';
 
@@ -46,7 +46,7 @@ export function skipReason(needs: Needs, f: Features): string | undefined {
  * Guest settings of Part C: the flusher off (dirty pages stay dirty, §6.1 row
  * 4b) and a few reserved huge pages for the hugetlb rows.
  */
-export async function prepareGuest(guest: AgentChannel, f: Features): Promise<void> {
+export async function prepareGuest(guest: Channel, f: Features): Promise<void> {
   // The agent reclaims from CPU 0, where the subjects run (§7.1), as SCHED_FIFO:
   // a SIGKILLed subject cannot preempt it, so the call after the kill meets
   // the process dying, not gone (§2.5, A2 DONTNEED on an exiting process).
@@ -75,7 +75,7 @@ const ATTEMPTS = 3;
  * all, while a target was not in the state a step needs (it did not run as
  * written). The error, if any, and the reasons of the tries given up.
  */
-export async function attempts(guest: AgentChannel, makeCtx: () => Ctx, fn: (ctx: Ctx) => Promise<void>): Promise<{ error?: unknown; cleanupError?: Error; retried: string[] }> {
+export async function attempts(guest: Channel, makeCtx: () => Ctx, fn: (ctx: Ctx) => Promise<void>): Promise<{ error?: unknown; cleanupError?: Error; retried: string[] }> {
   const retried: string[] = [];
   for (;;) {
     const ctx = makeCtx();
@@ -109,7 +109,7 @@ export interface SuiteHooks {
   stop?: (r: Result) => boolean;
 }
 
-export async function runSuite(guest: AgentChannel, scenarios: readonly Scenario[], onResult: (r: Result) => void = () => {}, built: ReadonlySet<Feature> = new Set(), hooks: SuiteHooks = {}): Promise<Result[]> {
+export async function runSuite(guest: Channel, scenarios: readonly Scenario[], onResult: (r: Result) => void = () => {}, built: ReadonlySet<Feature> = new Set(), hooks: SuiteHooks = {}): Promise<Result[]> {
   const features = guest.features as unknown as Features;
   await prepareGuest(guest, features);
   // Start the unprivileged workers now; their Node start-up overlaps the first scenarios.

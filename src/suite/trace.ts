@@ -3,7 +3,7 @@
 // page of every live process are compared with what the model allows.
 import { decodePagemap } from '../agent/pagemap.js';
 import { SubjectError, subjectLine, type SubjectClient } from '../agent/subject.js';
-import { GuestError } from '../host/channel.js';
+import { GuestError } from './channel.js';
 import { apply, iovecsOf, reclaimText, type Reply, type Ret } from '../model/apply.js';
 import { compare, retAllowed, showRet, type Observation, type PageObs } from '../model/compare.js';
 import { observed, predict, predictProcs } from '../model/predict.js';
