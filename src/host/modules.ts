@@ -11,6 +11,7 @@ import { execa } from 'execa';
 import { cacheDir, publishDir, withLock } from './cache.js';
 import type { CpioEntry } from './cpio.js';
 import { progress } from './log.js';
+import { head } from './qemu.js';
 
 /** What the guest needs from a kernel, by module name; built in or a module, either will do. */
 export const GUEST_DRIVERS: readonly { name: string; why: string; swapOnly?: boolean; optional?: boolean }[] = [
@@ -58,7 +59,7 @@ export function modulesProblem(path: string): string | undefined {
   if (!existsSync(path)) return 'no such file or directory';
   const st = statSync(path);
   if (st.isDirectory()) return releaseDirs(path).length ? undefined : 'no lib/modules/RELEASE in it (a directory with modules.order or kernel/)';
-  if (/\.deb$/.test(path)) return readFileSync(path).subarray(0, 8).toString('latin1') === '!<arch>\n' ? undefined : 'not a Debian package (no ar header)';
+  if (/\.deb$/.test(path)) return head(path, 8).toString('latin1') === '!<arch>\n' ? undefined : 'not a Debian package (no ar header)';
   if (/\.(tar|tar\.(xz|gz|zst|bz2)|tgz|txz)$/.test(path)) return undefined;
   return 'want a linux-image-*.deb, a lib/modules/RELEASE directory or a modules tarball (.tar, .tar.xz, .tar.gz, .tar.zst)';
 }

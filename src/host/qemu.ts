@@ -60,7 +60,7 @@ export function findCrash(text: string): Crash | undefined {
 }
 
 /** The first bytes of a file (fewer if it is shorter). */
-function head(path: string, n: number): Buffer {
+export function head(path: string, n: number): Buffer {
   const fd = openSync(path, 'r');
   try {
     const b = Buffer.alloc(n);
