@@ -5,6 +5,7 @@ import { crossBuild } from './host/crossbuild.js';
 import { hostDemo } from './host/demo.js';
 import { buildKernel } from './host/kernel.js';
 import { run, shell } from './host/run.js';
+import { lava } from './host/lava.js';
 import { parseCommandLine, UsageError, type Command, type Options } from './options.js';
 import { runMutants } from './host/mutants.js';
 import { fuzz } from './fuzz/run.js';
@@ -21,14 +22,32 @@ commands:
       --filter REGEX  scenarios whose id matches
       --depth default|full   full adds the scenarios too slow for the default suite, reported
                       apart (mutate always runs them)
-      --target qemu|local   local: this machine's running kernel, as root, with the host-built
+      --target qemu|local|ssh://USER@HOST[:PORT]
+                      local: this machine's running kernel, as root, with the host-built
                       shim and subject; its own zram swap and a loop-mounted scratch; every
                       knob put back at the end, also on Ctrl-C
+                      ssh: a board's running kernel, as root over OpenSSH (BatchMode, one
+                      multiplexed connection); the arm64 target bundle (Node included) is
+                      pushed to /tmp/reclaim-harness-KEY and removed at the end
+      --identity FILE  ssh's private key   --keep  leave the bundle on the board for next time
+      --host-key check|new|any   check: known_hosts must know the board; new (default): a
+                      board seen before must keep its key; any: no check (reflashed boards)
+      --scratch DIR   the board's scratch directory on a disk file system (/mnt/scratch)
       --repeat N      the suite N times in one boot (1-1000); lists every scenario whose verdict changed
       --mem MiB (1024; 384 up to this host's memory)  --smp N (2; 1-8)
       --swap SIZE|none (256M of zram)  --timeout SECONDS (60 per step; 1-3600)
       --format human|json|ktap|junit|kcidb   what to print on stdout at the end (human)
       --output DIR (out/run)   results.json, results.ktap, results.junit.xml, results.txt
+  lava [--output DIR (out/lava)] [--device-type qemu|NAME] [--run]
+       [--kernel-url URL --ramdisk-url URL --modules-url URL] [--filter RE] [--depth D]
+       [--swap SIZE|none] [--scratch DIR] [run's kernel options]
+                      write a LAVA job (job.yaml) that boots the kernel with a ramdisk carrying
+                      the target bundle and runs the on-target runner: one LAVA test case per
+                      scenario, signalled through /dev/kmsg. qemu (default): the kernel, the
+                      ramdisk and a scratch disk in DIR and the rendered device dictionary
+                      (device.yaml); --run runs it with lava-run here and takes the verdict
+                      from the test cases, not from the job status. A lab gives its device
+                      type (tftp deploy, u-boot ramdisk boot) and the URLs it serves them from
   mutants [--only REGEX] [run's options]
                       build each known-bug kernel in qemu/mutants/, run the suite on it, print
                       the kill table; exit 1 if any mutant survives (--timeout default 20)
@@ -58,6 +77,7 @@ options:
 function needsOf(command: Command, o: Options): Need[] {
   const kernel: Need[] = o.kernel ? [] : ['kernel', ...(o.kernelSrc ? [] : (['debian-source'] as Need[]))];
   if (command === 'run' && o.target === 'local') return ['boot']; // mkfs.ext4 for the scratch file
+  if (command === 'run' && o.target === 'ssh') return ['ssh', 'image', 'cross']; // the target bundle: Debian's arm64 Node, the cross-built shim
   switch (command) {
     case 'run':
     case 'shell':
@@ -67,6 +87,8 @@ function needsOf(command: Command, o: Options): Need[] {
       return ['boot', 'image', 'cross', ...kernel, ...(o.modules || o.kernel?.endsWith('.deb') ? (['modules'] as Need[]) : [])];
     case 'kernel':
       return kernel;
+    case 'lava':
+      return ['image', 'cross', 'boot', ...(o.kernelUrl || o.kernel ? [] : kernel), ...(o.run ? (['lava'] as Need[]) : [])];
     case 'cross-build':
       return ['cross'];
     default:
@@ -95,7 +117,9 @@ async function main(argv: string[]): Promise<number> {
   });
   switch (command) {
     case 'run':
-      return run({ ...guest(60, 'out/run'), filter: o.filter, depth: o.depth, target: o.target, format: o.format, repeat: o.repeat });
+      return run({ ...guest(60, 'out/run'), filter: o.filter, depth: o.depth, target: o.target, ssh: o.ssh && { address: o.ssh, identity: o.identity, hostKey: o.hostKey, keep: o.keep, scratch: o.scratch }, format: o.format, repeat: o.repeat });
+    case 'lava':
+      return lava({ output: o.output ?? 'out/lava', deviceType: o.deviceType, kernelUrl: o.kernelUrl, modulesUrl: o.modulesUrl, ramdiskUrl: o.ramdiskUrl, kernel: o.kernel, kernelSrc: o.kernelSrc, patches: o.patches, filter: o.filter, depth: o.depth, swap: o.swap, memMiB: o.memMiB, smp: o.smp, scratch: o.scratch, run: o.run });
     case 'mutants':
       return runMutants({ ...guest(20, 'out/mutants'), only: o.only, filter: o.filter, depth: o.depth });
     case 'mutate':

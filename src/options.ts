@@ -8,13 +8,14 @@ import { kernelImageProblem } from './host/qemu.js';
 import { kernelTreeProblem, seriesProblem, type Profile } from './host/kernel.js';
 import { listMutants } from './host/mutants.js';
 import { modulesProblem } from './host/modules.js';
-import { localProblem } from './host/local.js';
+import { stageProblem } from './agent/stage.js';
+import { hostKeyPolicies, parseSshUrl, type HostKeyPolicy, type SshAddress } from './host/ssh.js';
 import { formats, type Format } from './host/run.js';
 import { suite } from './suite/index.js';
 import { selectScenarios } from './suite/runner.js';
 import type { Depth } from './suite/types.js';
 
-export const commands = ['run', 'mutants', 'mutate', 'fuzz', 'shell', 'demo', 'doctor', 'kernel', 'cross-build'] as const;
+export const commands = ['run', 'lava', 'mutants', 'mutate', 'fuzz', 'shell', 'demo', 'doctor', 'kernel', 'cross-build'] as const;
 export type Command = (typeof commands)[number];
 
 /** A mistake on the command line: exit status 2. */
@@ -26,29 +27,38 @@ export class UsageError extends Error {
 
 const GUEST: Command[] = ['run', 'mutants', 'mutate', 'fuzz', 'shell'];
 const SPECS = {
-  kernel: { type: 'string', commands: ['run', 'fuzz', 'shell'] },
+  kernel: { type: 'string', commands: ['run', 'fuzz', 'shell', 'lava'] },
   modules: { type: 'string', commands: ['run', 'fuzz', 'shell'] },
-  'kernel-src': { type: 'string', commands: [...GUEST, 'kernel'] },
-  patches: { type: 'string', commands: ['run', 'mutants', 'fuzz', 'shell', 'kernel'] },
+  'kernel-src': { type: 'string', commands: [...GUEST, 'kernel', 'lava'] },
+  patches: { type: 'string', commands: ['run', 'mutants', 'fuzz', 'shell', 'kernel', 'lava'] },
+  'device-type': { type: 'string', commands: ['lava'] },
+  'kernel-url': { type: 'string', commands: ['lava'] },
+  'modules-url': { type: 'string', commands: ['lava'] },
+  'ramdisk-url': { type: 'string', commands: ['lava'] },
+  run: { type: 'boolean', commands: ['lava'] },
   series: { type: 'string', commands: ['mutate'] },
   sample: { type: 'string', commands: ['mutate'] },
   'min-score': { type: 'string', commands: ['mutate'] },
   profile: { type: 'string', commands: ['kernel'] },
-  filter: { type: 'string', commands: ['run', 'mutants'] },
-  depth: { type: 'string', commands: ['run', 'mutants'] },
+  filter: { type: 'string', commands: ['run', 'mutants', 'lava'] },
+  depth: { type: 'string', commands: ['run', 'mutants', 'lava'] },
   target: { type: 'string', commands: ['run'] },
+  identity: { type: 'string', commands: ['run'] },
+  'host-key': { type: 'string', commands: ['run'] },
+  scratch: { type: 'string', commands: ['run', 'lava'] },
+  keep: { type: 'boolean', commands: ['run'] },
   only: { type: 'string', commands: ['mutants', 'mutate'] },
   seed: { type: 'string', commands: ['fuzz', 'mutate'] },
   runs: { type: 'string', commands: ['fuzz'] },
   'parser-runs': { type: 'string', commands: ['fuzz'] },
   mutant: { type: 'string', commands: ['fuzz'] },
-  mem: { type: 'string', commands: GUEST },
-  smp: { type: 'string', commands: GUEST },
-  swap: { type: 'string', commands: GUEST },
+  mem: { type: 'string', commands: [...GUEST, 'lava'] },
+  smp: { type: 'string', commands: [...GUEST, 'lava'] },
+  swap: { type: 'string', commands: [...GUEST, 'lava'] },
   timeout: { type: 'string', commands: GUEST },
   format: { type: 'string', commands: ['run'] },
   repeat: { type: 'string', commands: ['run'] },
-  output: { type: 'string', commands: ['run', 'mutants', 'mutate', 'fuzz'] },
+  output: { type: 'string', commands: ['run', 'mutants', 'mutate', 'fuzz', 'lava'] },
   fix: { type: 'boolean', commands: ['doctor'] },
   json: { type: 'boolean', commands: ['doctor', 'kernel', 'cross-build'] },
   arch: { type: 'string', commands: ['cross-build'] },
@@ -73,7 +83,20 @@ export interface Options {
   filter?: string;
   /** 'full' adds the scenarios too slow for the default suite */
   depth: Depth;
-  target: 'qemu' | 'local';
+  target: 'qemu' | 'local' | 'ssh';
+  /** --target ssh://USER@HOST[:PORT] */
+  ssh?: SshAddress;
+  identity?: string;
+  hostKey: HostKeyPolicy;
+  /** the board's scratch directory (a disk file system) */
+  scratch: string;
+  keep: boolean;
+  /** lava */
+  deviceType: string;
+  kernelUrl?: string;
+  modulesUrl?: string;
+  ramdiskUrl?: string;
+  run: boolean;
   only?: string;
   /** mutate: the series to mutate, how many mutants, and the score it must reach */
   series?: string;
@@ -172,7 +195,7 @@ export function parseCommandLine(argv: string[]): Parsed {
   };
 
   const hostMiB = Math.floor(totalmem() / 1048576);
-  const o: Options = { profile: 'default', minScore: 90, seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', depth: 'default', target: 'qemu', repeat: 1, fix: values.fix === true, json: values.json === true, arch: 'arm64' };
+  const o: Options = { profile: 'default', minScore: 90, seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', depth: 'default', target: 'qemu', hostKey: 'new', scratch: '/mnt/scratch', keep: values.keep === true, deviceType: 'qemu', run: values.run === true, repeat: 1, fix: values.fix === true, json: values.json === true, arch: 'arm64' };
   let v: string | undefined;
   if ((v = str('mem')) !== undefined) {
     const mib = parseMiB(v);
@@ -210,14 +233,50 @@ export function parseCommandLine(argv: string[]): Parsed {
   whole('runs', 1, 1_000_000, (x) => (o.runs = x));
   whole('parser-runs', 0, 1_000_000, (x) => (o.parserRuns = x));
   if ((v = str('target')) !== undefined) {
-    if (v !== 'qemu' && v !== 'local') problems.push(`--target ${v}: want qemu or local`);
-    else if (v === 'local') {
-      const bootOnly = (['kernel', 'modules', 'kernel-src', 'patches', 'mem', 'smp'] as const).filter((n) => str(n) !== undefined);
-      if (bootOnly.length) problems.push(`--target local runs on this machine's kernel: ${bootOnly.map((n) => `--${n}`).join(', ')} do not apply`);
-      const p = localProblem();
+    const bootOnly = (['kernel', 'modules', 'kernel-src', 'patches', 'mem', 'smp'] as const).filter((n) => str(n) !== undefined);
+    const notHere = (what: string) => bootOnly.length && problems.push(`--target ${what} runs on ${what === 'local' ? "this machine's" : "the board's"} kernel: ${bootOnly.map((n) => `--${n}`).join(', ')} do not apply`);
+    if (v === 'local') {
+      notHere('local');
+      const p = stageProblem();
       if (p) problems.push(`--target local: ${p}`);
       o.target = v;
-    }
+    } else if (v.startsWith('ssh://')) {
+      const a = parseSshUrl(v);
+      if (typeof a === 'string') problems.push(`--target ${v}: ${a}`);
+      else {
+        notHere('ssh');
+        o.target = 'ssh';
+        o.ssh = a;
+      }
+    } else if (v !== 'qemu') problems.push(`--target ${v}: want qemu, local or ssh://USER@HOST[:PORT]`);
+  }
+  const sshOnly = (['identity', 'host-key', ...(command === 'lava' ? [] : ['scratch' as const]), 'keep'] as const).filter((n) => values[n] !== undefined);
+  if (sshOnly.length && o.target !== 'ssh') problems.push(`${sshOnly.map((n) => `--${n}`).join(', ')}: only with --target ssh://USER@HOST[:PORT]`);
+  if ((v = str('identity')) !== undefined) {
+    if (!existsSync(v) || !statSync(v).isFile()) check('identity', 'no such file (a private key for ssh -i)');
+    else o.identity = resolve(v);
+  }
+  if ((v = str('host-key')) !== undefined) {
+    if ((hostKeyPolicies as readonly string[]).includes(v)) o.hostKey = v as HostKeyPolicy;
+    else check('host-key', `want ${hostKeyPolicies.join(', ')} (any: a board reflashed between runs)`);
+  }
+  if ((v = str('scratch')) !== undefined) {
+    if (!v.startsWith('/')) check('scratch', 'want an absolute path on the board');
+    else o.scratch = v;
+  }
+  if ((v = str('device-type')) !== undefined) {
+    if (/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v)) o.deviceType = v;
+    else check('device-type', 'want a LAVA device type name (letters, digits, _ . -)');
+  }
+  for (const [n, set] of [['kernel-url', (u: string) => (o.kernelUrl = u)], ['modules-url', (u: string) => (o.modulesUrl = u)], ['ramdisk-url', (u: string) => (o.ramdiskUrl = u)]] as const) {
+    if ((v = str(n)) === undefined) continue;
+    if (/^(https?|ftp|file):\/\/\S+$/.test(v)) set(v);
+    else check(n, 'want an http(s)://, ftp:// or file:// URL the dispatcher can fetch');
+  }
+  if (command === 'lava') {
+    if (o.run && o.deviceType !== 'qemu') problems.push(`--run: lava-run here has only the qemu device type's dictionary; a lab (--device-type ${o.deviceType}) submits job.yaml itself`);
+    if (o.modulesUrl && o.deviceType === 'qemu') problems.push('--modules-url: the qemu device type boots with tmpfs, which takes no modules; use a lab device type, or a kernel with its drivers built in');
+    if (o.kernelUrl && (str('kernel') ?? str('kernel-src') ?? str('patches'))) problems.push('--kernel-url: the lab fetches that kernel, so --kernel, --kernel-src and --patches do not apply');
   }
   if ((v = str('depth')) !== undefined) {
     if (v === 'default' || v === 'full') o.depth = v;

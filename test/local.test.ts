@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../src/native.js';
-import { knobValue, localProblem } from '../src/host/local.js';
+import { knobValue, stageProblem as localProblem } from '../src/agent/stage.js';
 import type { RunReport } from '../src/report/json.js';
 import { cli, scratchDir } from './helpers/cli.js';
 

@@ -1,7 +1,7 @@
 // The agent's channel, whatever carries it: JSON lines with request ids, one ready line first.
 // A transport (QEMU's virtio-serial socket, a child's pipes) feeds it lines and says when it is lost.
 import { appendFileSync } from 'node:fs';
-import { GuestError, type Channel, type Crash } from '../suite/channel.js';
+import { batchReplies, GuestError, type Channel, type Crash } from '../suite/channel.js';
 
 export { GuestError };
 
@@ -107,8 +107,7 @@ export abstract class AgentChannel implements Channel {
    * is its result, or the GuestError it failed with.
    */
   async batch(reqs: Array<{ op: string } & Record<string, unknown>>): Promise<Array<unknown | GuestError>> {
-    const { results } = await this.request<{ results: Array<{ ok: boolean; result?: unknown; error?: { code: string; errno: number; message: string } }> }>('batch', { reqs });
-    return results.map((r, k) => (r.ok ? r.result : new GuestError(reqs[k]!.op, r.error!.code, r.error!.errno, r.error!.message)));
+    return batchReplies(reqs, (await this.request<{ results: Parameters<typeof batchReplies>[1] }>('batch', { reqs })).results);
   }
 
   get alive(): boolean {

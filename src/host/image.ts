@@ -176,7 +176,7 @@ async function nodeTree(pkgs: string[]): Promise<{ root: string; key: string }> 
 const mib = (n: number) => (n / 1048576).toFixed(1);
 
 /** Entries for every file, link and directory under root, parents first. */
-function treeEntries(root: string, rel = ''): CpioEntry[] {
+export function treeEntries(root: string, rel = ''): CpioEntry[] {
   const out: CpioEntry[] = [];
   for (const name of readdirSync(join(root, rel)).sort()) {
     const path = rel ? `${rel}/${name}` : name;
@@ -188,6 +188,19 @@ function treeEntries(root: string, rel = ''): CpioEntry[] {
     else if (st.isFile()) out.push({ path, type: 'file', data: readFileSync(full), mode });
   }
   return out;
+}
+
+/** Debian's static busybox for arm64. */
+export async function arm64Busybox(): Promise<string> {
+  await ensureTools(['image']);
+  return busybox((await aptVersions()).busybox);
+}
+
+/** Debian's Node.js for arm64 with its libraries: the extract's root, its key and its packages. */
+export async function arm64Node(): Promise<{ root: string; key: string; packages: string[] }> {
+  await ensureTools(['image']);
+  const apt = await aptVersions();
+  return { ...(await nodeTree(apt.node)), packages: apt.node };
 }
 
 export async function buildImage(o: ImageOptions): Promise<GuestImage> {

@@ -9,6 +9,7 @@ import { debKernel, guestModules, imageRelease } from './modules.js';
 import { Guest, GuestError, makeScratchDisk } from './guest.js';
 import type { AgentChannel } from './channel.js';
 import { LocalTarget } from './local.js';
+import { SshTarget, sshName, type SshOptions } from './ssh.js';
 import { interactive } from './qemu.js';
 import { progress } from './log.js';
 import { builtFeatures, foldRounds, runSuite, selectScenarios } from '../suite/runner.js';
@@ -38,8 +39,9 @@ export interface RunOptions {
   filter?: string;
   /** 'full' adds the scenarios too slow for the default suite (mutate always runs them) */
   depth?: Depth;
-  /** qemu: boot the kernel here (default); local: this machine's running kernel */
-  target?: 'qemu' | 'local';
+  /** qemu: boot the kernel here (default); local: this machine's running kernel; ssh: a board's */
+  target?: 'qemu' | 'local' | 'ssh';
+  ssh?: Pick<SshOptions, 'address' | 'identity' | 'hostKey' | 'keep' | 'scratch'>;
   /** the suite this many times in one boot; verdicts that change are listed */
   repeat?: number;
   memMiB: number;
@@ -86,7 +88,10 @@ export async function run(o: RunOptions): Promise<number> {
   if (!scenarios.length) throw new Error(`--filter ${o.filter} matches no scenario at --depth ${o.depth ?? 'default'}`);
 
   const local = o.target === 'local';
-  const { kernel, image } = local ? { kernel: { image: 'this machine (--target local)' } as Partial<KernelBuild> & { image: string }, image: undefined } : await prepare(o);
+  const ssh = o.target === 'ssh' ? o.ssh : undefined;
+  /** a kernel the harness did not boot */
+  const running = local ? 'this machine (--target local)' : ssh ? `the board ${sshName(ssh.address)} (--target ssh)` : undefined;
+  const { kernel, image } = running ? { kernel: { image: running } as Partial<KernelBuild> & { image: string }, image: undefined } : await prepare(o);
   const repeat = o.repeat ?? 1;
   const rounds: Result[][] = [];
   /** guest.boot and guest.shutdown: about the run, not a scenario */
@@ -96,11 +101,14 @@ export async function run(o: RunOptions): Promise<number> {
     kernel: {
       image: kernel.image,
       cacheKey: kernel.cacheKey,
-      patches: o.kernel || local ? undefined : o.patches ?? 'default',
-      series: o.kernel || local ? undefined : [...readSeries(o.patches ?? defaultPatches).patches, ...(o.extraPatches ?? [])],
+      patches: o.kernel || running ? undefined : o.patches ?? 'default',
+      series: o.kernel || running ? undefined : [...readSeries(o.patches ?? defaultPatches).patches, ...(o.extraPatches ?? [])],
       config: kernel.config,
     },
     startedAt: new Date().toISOString(),
+    target: ssh
+      ? { kind: 'ssh', address: sshName(ssh.address), console: false, note: "the board's console is not visible over ssh: a kernel crash shows only as a lost connection" }
+      : { kind: local ? 'local' : 'qemu', console: !local },
     features: {},
     results,
     summary: summarize(results),
@@ -121,7 +129,7 @@ export async function run(o: RunOptions): Promise<number> {
     report.interrupted = sig;
     guest?.kill();
     save();
-    process.stderr.write(`\nreclaim-harness: ${sig}: ${local ? 'agent stopped, knobs put back' : 'QEMU stopped'}; partial results in ${join(outDir, 'results.json')}\n`);
+    process.stderr.write(`\nreclaim-harness: ${sig}: ${local ? 'agent stopped, knobs put back' : ssh ? 'connection closed; the agent puts the board back' : 'QEMU stopped'}; partial results in ${join(outDir, 'results.json')}\n`);
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
@@ -129,12 +137,16 @@ export async function run(o: RunOptions): Promise<number> {
   try {
     if (!local) progress('run', `booting (${o.smp} CPUs, ${o.memMiB} MiB, swap ${o.swap === 'none' ? 'none' : `${o.swap} MiB`}); console: ${join(outDir, 'console.log')}`);
     try {
-      guest = local ? await LocalTarget.start({ outDir, swap: o.swap, timeoutMs: o.timeoutMs }) : await Guest.start({ kernel: kernel.image, initrd: image!.initrd, outDir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
+      guest = local
+        ? await LocalTarget.start({ outDir, swap: o.swap, timeoutMs: o.timeoutMs })
+        : ssh
+          ? await SshTarget.start({ ...ssh, outDir, swap: o.swap, timeoutMs: o.timeoutMs })
+          : await Guest.start({ kernel: kernel.image, initrd: image!.initrd, outDir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
     } catch (e) {
       if (!(e instanceof GuestError)) throw e;
       // The reports still say so: a dashboard shows the boot as an ERROR.
       runErrors.push({ id: 'guest.boot', status: 'error', reason: e.message, durationMs: 0 });
-      process.stderr.write(`reclaim-harness: the ${local ? 'agent' : 'guest'} did not come up: ${e.message}\n`);
+      process.stderr.write(`reclaim-harness: the ${running ? 'agent' : 'guest'} did not come up: ${e.message}\n`);
     }
     if (guest) await suiteOn(guest);
   } finally {

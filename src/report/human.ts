@@ -94,6 +94,7 @@ export function humanReport(rep: RunReport): string {
   const out: string[] = [];
   if (rep.kernel.release) out.push(`kernel ${rep.kernel.release} (${rep.kernel.image ?? 'image ?'}), features: ${Object.entries(rep.features.interfaces ?? {}).map(([k, v]) => `${k}=${v ? 'yes' : 'no'}`).join(' ')}, swap ${rep.features.swap?.totalKb ?? 0} kB`);
   else out.push(`kernel ${rep.kernel.image ?? 'image ?'}: no agent came up`);
+  if (rep.target?.note) out.push(`note: ${rep.target.note}`);
   for (const r of rep.results) out.push(...wrappedResultLine(r));
   out.push('', ...groupTable(rep));
   for (const r of rep.results) {

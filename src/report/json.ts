@@ -19,6 +19,8 @@ export interface RunReport {
   };
   /** when the run started (ISO 8601) */
   startedAt?: string;
+  /** where the agent ran; console: whether a kernel crash could be seen */
+  target?: { kind: 'qemu' | 'local' | 'ssh' | 'on-target'; address?: string; console: boolean; note?: string };
   features: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   results: Result[];
   summary: { pass: number; fail: number; skip: number; error: number };

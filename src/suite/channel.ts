@@ -24,3 +24,8 @@ export interface Channel {
   readonly alive: boolean;
   readonly lostReason: GuestError | undefined;
 }
+
+/** A batch's replies, each its result or the GuestError it failed with. */
+export function batchReplies(reqs: ReadonlyArray<{ op: string }>, results: ReadonlyArray<{ ok: boolean; result?: unknown; error?: { code: string; errno: number; message: string } }>): Array<unknown | GuestError> {
+  return results.map((r, k) => (r.ok ? r.result : new GuestError(reqs[k]!.op, r.error!.code, r.error!.errno, r.error!.message)));
+}

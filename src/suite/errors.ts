@@ -226,7 +226,7 @@ const custom: Scenario[] = [
       await p.touch(m.id, 'read');
       const zero = async () => count(await ctx.pagemap(p.pid, m.addr, pages), (e) => e.present && !e.swapped);
       ctx.expect((await zero()) === pages, 'every page of the read-only region should be mapped (the zero page)');
-      const dmesg = async () => (await ctx.guest.request<{ stdout: string }>('exec', { argv: ['/bin/busybox', 'dmesg'] })).stdout.split('\n');
+      const dmesg = async () => (await ctx.guest.request<{ stdout: string }>('exec', { argv: ['dmesg'] })).stdout.split('\n');
       const logged = (await dmesg()).length;
       const half = `0x${m.addr.toString(16)} ${(pages / 4) * ctx.page}`;
       for (const text of ['anon', 'all', half]) {
