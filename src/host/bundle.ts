@@ -81,7 +81,7 @@ function relocateBuiltins(lib: Buffer): Buffer {
 }
 
 /** The shared libraries an ELF file needs, found in dirs, and theirs, by soname. */
-async function closure(elfs: string[], dirs: string[]): Promise<Map<string, string>> {
+export async function elfClosure(elfs: string[], dirs: string[]): Promise<Map<string, string>> {
   const found = new Map<string, string>();
   const todo = [...elfs];
   while (todo.length) {
@@ -119,7 +119,7 @@ export async function targetBundle(): Promise<TargetBundle> {
       mkdirSync(join(root, 'lib'), { recursive: true });
       const libDirs = ['lib/aarch64-linux-gnu', 'usr/lib/aarch64-linux-gnu'].map((d) => join(node.root, d));
       const nodeBin = join(node.root, 'usr', 'bin', 'node');
-      const libs = await closure([nodeBin, cross.shim], libDirs);
+      const libs = await elfClosure([nodeBin, cross.shim], libDirs);
       libs.set(LOADER, realpathSync(join(node.root, 'lib', LOADER)));
       for (const [soname, real] of libs) {
         if (soname.startsWith('libnode.so')) writeFileSync(join(root, 'lib', soname), relocateBuiltins(readFileSync(real)));

@@ -42,6 +42,7 @@ export function ktapReport(rep: RunReport): string {
   if (rep.kernel.release || rep.kernel.image) {
     out.push(`# reclaim-harness: kernel ${oneLine(rep.kernel.release ?? '?')} (${oneLine(rep.kernel.image ?? 'image ?')})`);
   }
+  if (rep.target?.note) out.push(`# reclaim-harness: ${oneLine(rep.target.note)}`);
   const sub = '  ';
   groups.forEach(([group, results], gi) => {
     const gname = ktapName(group);
