@@ -65,5 +65,5 @@ test('--target local: the options that boot a kernel are refused before anything
   const r = await cli(['run', '--target', 'local', '--kernel', '/etc/passwd', '--mem', '512']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--target local runs on this machine's kernel: --kernel, --mem do not apply/);
-  assert.match((await cli(['run', '--target', 'vm'])).stderr, /--target vm: want qemu or local/);
+  assert.match((await cli(['run', '--target', 'vm'])).stderr, /--target vm: want qemu, local or ssh:\/\/USER@HOST\[:PORT\]/);
 });

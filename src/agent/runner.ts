@@ -64,6 +64,14 @@ async function main(argv: string[]): Promise<number> {
   const scenarios = selectScenarios(suite, o.filter, o.depth as Depth);
   if (!scenarios.length) throw new Error(`--filter ${o.filter} matches no scenario`);
   stage({ swap: o.swap === 'none' ? 'none' : Number(o.swap), scratch: o.scratch! });
+  // Ctrl-C, or LAVA's timeout: the machine put back before the end
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      const failed = unstage();
+      process.stderr.write(`reclaim-runner: ${sig}: swap and knobs put back${failed.length ? `, except ${failed.join(', ')}` : ''}\n`);
+      process.exit(130);
+    });
+  }
   const results: Result[] = [];
   try {
     const t0 = Date.now();

@@ -1,6 +1,8 @@
 // The agent's channel, whatever carries it: JSON lines with request ids, one ready line first.
 // A transport (QEMU's virtio-serial socket, a child's pipes) feeds it lines and says when it is lost.
-import { appendFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { batchReplies, GuestError, type Channel, type Crash } from '../suite/channel.js';
 
 export { GuestError };
@@ -116,6 +118,31 @@ export abstract class AgentChannel implements Channel {
 
   get lostReason(): GuestError | undefined {
     return this.lost;
+  }
+
+  /**
+   * A child process (the agent, or ssh running it) as the transport: its stdout feeds the
+   * channel, its stderr goes to outDir/agent.stderr, and its exit is the loss lost() names.
+   */
+  protected attachChild(child: ChildProcess, outDir: string, lost: (code: number | null, sig: string | null, stderrTail: string) => GuestError): void {
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr = (stderr + d).slice(-4000);
+      writeFileSync(join(outDir, 'agent.stderr'), d, { flag: 'a' });
+    });
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => this.feed(d));
+    child.on('exit', (code, sig) => this.fail(lost(code, sig, stderr.trim().split('\n').slice(-3).join(' / '))));
+  }
+
+  /** Waits at most timeoutMs for the ready line: the features, and bootMs since t0. */
+  protected async whenReady(t0: number, where: string): Promise<void> {
+    const boot = setTimeout(() => this.fail(new GuestError('boot', 'ETIMEDOUT', 0, `no agent ${where} after ${this.timeoutMs} ms`)), this.timeoutMs);
+    try {
+      this.features = (await this.ready).features as Record<string, unknown>;
+    } finally {
+      clearTimeout(boot);
+    }
+    this.bootMs = Date.now() - t0;
   }
 
   /** Ends the agent and the target, and removes what it put in place. */

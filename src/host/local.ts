@@ -2,7 +2,7 @@
 // over a pipe, with the host-built shim and subject; a loop-mounted ext4 file is its scratch and
 // a zram device its swap. Every knob the suite writes is put back at the end, and on a signal.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../native.js';
@@ -72,20 +72,8 @@ export class LocalTarget extends AgentChannel {
         env: { ...process.env, RECLAIM_SHIM: join(stage, 'reclaim_shim.node'), RECLAIM_SUBJECT: join(stage, 'subject'), RECLAIM_SCRATCH: scratch, ...(zram ? { RECLAIM_SWAP_DEV: `/dev/${zram.dev}` } : {}), ...(noSwap ? { RECLAIM_NO_SWAP: noSwap } : {}) },
       });
       const target = (t = new LocalTarget(child, stage, scratch, zram, join(o.outDir, 'agent.log'), o.timeoutMs));
-      let stderr = '';
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-        stderr = (stderr + d).slice(-4000);
-        writeFileSync(join(o.outDir, 'agent.stderr'), d, { flag: 'a' });
-      });
-      child.stdout!.setEncoding('utf8').on('data', (d: string) => target.feed(d));
-      child.on('exit', (code, sig) => target.fail(new GuestError('agent', 'EAGENTEXIT', 0, `the agent exited (${sig ?? code})${stderr ? `: ${stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`)));
-      const boot = setTimeout(() => target.fail(new GuestError('boot', 'ETIMEDOUT', 0, `no agent after ${o.timeoutMs} ms`)), o.timeoutMs);
-      try {
-        target.features = (await target.ready).features as Record<string, unknown>;
-      } finally {
-        clearTimeout(boot);
-      }
-      target.bootMs = Date.now() - t0;
+      target.attachChild(child, o.outDir, (code, sig, last) => new GuestError('agent', 'EAGENTEXIT', 0, `the agent exited (${sig ?? code})${last ? `: ${last}` : ''}`));
+      await target.whenReady(t0, 'on this machine');
       return target;
     } catch (e) {
       if (t) t.kill();

@@ -4,7 +4,7 @@
 // connection. The agent stages the board itself: its own zram swap, every knob put back when
 // the connection ends. The board's console is not visible over ssh: a crash is a lost connection.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentChannel, GuestError, type TargetEnd } from './channel.js';
@@ -153,24 +153,12 @@ export class SshTarget extends AgentChannel {
       const env = `RECLAIM_STAGE_SWAP=${o.swap} RECLAIM_SCRATCH=${sh(o.scratch)}`;
       const child = spawn('ssh', conn.args(`cd ${dir} && ${env} exec ./node agent.cjs --stdio`), { stdio: ['pipe', 'pipe', 'pipe'] });
       const target = (t = new SshTarget(child, conn, dir, o, join(o.outDir, 'agent.log')));
-      let stderr = '';
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-        stderr = (stderr + d).slice(-4000);
-        writeFileSync(join(o.outDir, 'agent.stderr'), d, { flag: 'a' });
-      });
-      child.stdout!.setEncoding('utf8').on('data', (d: string) => target.feed(d));
-      child.on('exit', (code, sig) => {
-        const last = stderr.trim().split('\n').slice(-3).join(' / ');
-        if (code === 255) target.fail(new GuestError('agent', 'ECONNLOST', 0, `the ssh connection to ${name} was lost${last ? `: ${last}` : ''}; the board's console is not visible over ssh, so a kernel crash shows only as this`));
-        else target.fail(new GuestError('agent', 'EAGENTEXIT', 0, `the agent on ${name} exited (${sig ?? code})${last ? `: ${last}` : ''}`));
-      });
-      const boot = setTimeout(() => target.fail(new GuestError('boot', 'ETIMEDOUT', 0, `no agent on ${name} after ${o.timeoutMs} ms`)), o.timeoutMs);
-      try {
-        target.features = (await target.ready).features as Record<string, unknown>;
-      } finally {
-        clearTimeout(boot);
-      }
-      target.bootMs = Date.now() - t0;
+      target.attachChild(child, o.outDir, (code, sig, last) =>
+        code === 255
+          ? new GuestError('agent', 'ECONNLOST', 0, `the ssh connection to ${name} was lost${last ? `: ${last}` : ''}; the board's console is not visible over ssh, so a kernel crash shows only as this`)
+          : new GuestError('agent', 'EAGENTEXIT', 0, `the agent on ${name} exited (${sig ?? code})${last ? `: ${last}` : ''}`),
+      );
+      await target.whenReady(t0, `on ${name}`);
       return target;
     } catch (e) {
       if (t) t.kill();
