@@ -36,10 +36,13 @@ try {
   figures.ssh = { wallSeconds: cli(['run', ...ssh, '--keep', '--output', join(out, 'ssh')]), ...summary(join(out, 'ssh')) };
   // the runner on the board, from the bundle the ssh run left there
   const t0 = Date.now();
-  const text = board.ssh(`cd /tmp/reclaim-harness-${bundle.key} && ./node runner.cjs --scratch /mnt/scratch 2>&1 >/dev/null | tail -1; rm -rf /tmp/reclaim-harness-${bundle.key}`);
+  const text = board.ssh(`cd /tmp/reclaim-harness-${bundle.key} && ./node runner.cjs --scratch /mnt/scratch --output /tmp/on-target 2>&1 >/dev/null | tail -1`);
   const m = /(\d+) pass, (\d+) fail, (\d+) skip, (\d+) error in ([\d.]+) s/.exec(text);
   if (!m) throw new Error(`on-target runner: ${text}`);
-  figures.onTarget = { wallSeconds: (Date.now() - t0) / 1000, pass: +m[1], fail: +m[2], skip: +m[3], error: +m[4], suiteSeconds: +m[5] };
+  const rep = JSON.parse(board.ssh(`cat /tmp/on-target/results.json; rm -rf /tmp/on-target /tmp/reclaim-harness-${bundle.key}`));
+  const reasons = {};
+  for (const r of rep.results) if (r.status !== 'pass') reasons[`${r.status}: ${r.reason}`] = (reasons[`${r.status}: ${r.reason}`] ?? 0) + 1;
+  figures.onTarget = { wallSeconds: (Date.now() - t0) / 1000, pass: +m[1], fail: +m[2], skip: +m[3], error: +m[4], suiteSeconds: +m[5], notPassed: reasons };
 } finally {
   await board.stop();
 }
@@ -57,4 +60,5 @@ row('qemu', figures.qemu, `${figures.qemu.readySeconds.toFixed(1)} s`);
 row('ssh (board)', figures.ssh, `${figures.ssh.readySeconds.toFixed(1)} s`);
 row('on-target runner', figures.onTarget, '-');
 row('lava-run (qemu)', figures.lava, '-');
+for (const [k, n] of Object.entries(figures.onTarget.notPassed)) console.log(`  on-target ${n} x ${k}`);
 console.log(`board up (QEMU start to ssh login): ${figures.boardUpSeconds.toFixed(1)} s; lava-run itself ${figures.lava.lavaRunSeconds.toFixed(1)} s`);

@@ -15,7 +15,8 @@ import { cli, scratchDir } from './helpers/cli.js';
 const report = (dir: string) => JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as RunReport;
 const verdicts = (r: RunReport) => Object.fromEntries(r.results.map((x) => [x.id, x.status]));
 /** What the suite changes on a machine it did not boot, and must put back. */
-const boardState = (b: Board) => b.ssh('cat /proc/swaps; ls /sys/block | grep zram; cat /proc/sys/vm/dirty_writeback_centisecs /proc/sys/vm/nr_hugepages /sys/kernel/mm/transparent_hugepage/enabled /sys/kernel/mm/ksm/run; ls -d /tmp/reclaim-harness-* 2>/dev/null; true');
+const boardState = (b: Board) =>
+  b.ssh('cat /proc/swaps; ls /sys/block | grep zram; cat /proc/sys/vm/dirty_writeback_centisecs /proc/sys/vm/nr_hugepages /sys/kernel/mm/transparent_hugepage/enabled /sys/kernel/mm/ksm/run /sys/kernel/mm/ksm/pages_sharing; ls -d /tmp/reclaim-harness-* 2>/dev/null; for p in /proc/[0-9]*; do [ -s $p/cmdline ] && tr "\\0" " " < $p/cmdline && echo; done | grep -v \'^sh -c\' | sort; true');
 
 test('run --target ssh:// on an emulated board: the qemu target\'s verdict for every scenario, the board as it was', async (t) => {
   const dir = scratchDir(t, 'reclaim-ssh-');
@@ -35,7 +36,7 @@ test('run --target ssh:// on an emulated board: the qemu target\'s verdict for e
   assert.deepEqual(ssh.target, { kind: 'ssh', address: `root@127.0.0.1:${board.port}`, console: false, note: ssh.target!.note });
   assert.match(ssh.target!.note!, /console is not visible over ssh/);
   assert.deepEqual(verdicts(ssh), verdicts(report(join(dir, 'qemu'))));
-  assert.equal(boardState(board), before, 'swap, knobs and the bundle as before');
+  assert.equal(boardState(board), before, 'swap, knobs, KSM counts, processes (no ssh master left) and the bundle as before');
   console.log(`# board up in ${(board.upMs / 1000).toFixed(1)} s; ssh: ready ${(ssh.timings.bootMs / 1000).toFixed(1)} s, suite ${(ssh.timings.suiteMs / 1000).toFixed(1)} s; qemu: ready ${(report(join(dir, 'qemu')).timings.bootMs / 1000).toFixed(1)} s, suite ${(report(join(dir, 'qemu')).timings.suiteMs / 1000).toFixed(1)} s`);
 
   // --keep: the bundle stays, and the next run does not push it again
@@ -57,7 +58,7 @@ test('run --target ssh:// on an emulated board: the qemu target\'s verdict for e
   assert.equal(code, 1, err.slice(-2000));
   const lost = report(join(dir, 'lost'));
   const errors = lost.results.filter((x) => x.status === 'error');
-  assert.ok(errors.length >= 1, 'an ERROR');
+  assert.ok(errors.length >= 1, `an ERROR; summary ${JSON.stringify(lost.summary)}; stderr: ${err.slice(-1500)}`);
   assert.match(errors[0]!.reason ?? '', /ssh connection to root@127\.0\.0\.1:\d+ was lost.*console is not visible over ssh/s);
   assert.equal(lost.results.filter((x) => x.status === 'fail').length, 0, 'no FAIL from a lost board');
 });

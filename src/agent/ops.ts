@@ -294,7 +294,7 @@ export const ops: Record<string, Op> = {
     const st = statSync(String(r.path));
     return { mode: st.mode, uid: st.uid, gid: st.gid };
   },
-  write: (r) => (target.staged?.knobs.remember(String(r.path)), { ret: writeOnce(String(r.path), bytesOf(r)) }),
+  write: (r) => (target.staged?.knobs.note('write', r), { ret: writeOnce(String(r.path), bytesOf(r)) }),
   pidfd_open: (r) => ({ fd: shim().pidfdOpen(Number(r.pid), Number(r.flags ?? 0)) }),
   close: (r) => (shim().close(Number(r.fd)), {}),
   pidfd_send_signal: (r) => (shim().pidfdSendSignal(Number(r.fd), Number(r.sig), Number(r.flags ?? 0)), {}),
@@ -323,6 +323,7 @@ export const ops: Record<string, Op> = {
    * merge identical pages: one to checksum, one to merge, one spare), then stops it.
    */
   ksm_merge: async () => {
+    target.staged?.knobs.note('ksm_merge', {});
     const k = '/sys/kernel/mm/ksm/';
     const rd = (f: string) => Number(readFileSync(k + f, 'utf8'));
     const wr = (f: string, v: string) => writeOnce(k + f, Buffer.from(v));

@@ -15,9 +15,12 @@ export const isKnob = (path: string) => /^\/(proc\/sys|sys\/kernel\/mm|sys\/modu
 /** Knobs the agent writes on its own (ksm_merge). */
 export const KSM_KNOBS = ['run', 'pages_to_scan', 'sleep_millisecs'].map((k) => `/sys/kernel/mm/ksm/${k}`);
 
-/** Every knob written during a run, with the value it had before. */
+/** Every knob written during a run, with the value it had before; and whether the run merged KSM pages. */
 export class Knobs {
   private readonly saved = new Map<string, string>();
+  private ksmMerged = false;
+  /** pages other processes shared through KSM before the run */
+  private readonly ksmSharing = Number(readOr('/sys/kernel/mm/ksm/pages_sharing', '0'));
 
   constructor() {
     for (const k of KSM_KNOBS) this.remember(k);
@@ -32,15 +35,25 @@ export class Knobs {
     }
   }
 
-  /** The knobs that an agent request (a write, or writes in a batch) is about to change. */
-  rememberWrites(op: string, args: Record<string, unknown>): void {
-    const writes = op === 'write' ? [args] : op === 'batch' ? ((args.reqs as Array<Record<string, unknown>>) ?? []).filter((r) => r.op === 'write') : [];
-    for (const w of writes) if (typeof w.path === 'string') this.remember(w.path);
+  /** An agent request about to run: the knobs a write (or the writes in a batch) changes, a KSM merge. */
+  note(op: string, args: Record<string, unknown>): void {
+    if (op === 'write' && typeof args.path === 'string') this.remember(args.path);
+    if (op === 'ksm_merge') this.ksmMerged = true;
+    if (op === 'batch') for (const r of (args.reqs as Array<Record<string, unknown>>) ?? []) this.note(String(r.op), r);
   }
 
   /** Puts every knob back; the values that would not go back are named. */
   restore(): string[] {
     const failed: string[] = [];
+    // ksmd counts the merged pages of exited processes until it scans again, and it is stopped
+    // now: unmerge (run=2) so the next run does not see them, where no one else shares pages
+    if (this.ksmMerged && this.ksmSharing === 0) {
+      try {
+        writeFileSync('/sys/kernel/mm/ksm/run', '2');
+      } catch (e) {
+        failed.push(`/sys/kernel/mm/ksm/run=2 (${(e as NodeJS.ErrnoException).code})`);
+      }
+    }
     for (const [path, value] of this.saved) {
       try {
         if (knobValue(readFileSync(path, 'utf8')) !== value) writeFileSync(path, value);
@@ -51,6 +64,8 @@ export class Knobs {
     return failed;
   }
 }
+
+const readOr = (path: string, fallback: string) => (existsSync(path) ? readFileSync(path, 'utf8') : fallback);
 
 /** Why this machine cannot host the suite, or undefined. */
 export function stageProblem(): string | undefined {

@@ -131,6 +131,8 @@ export abstract class AgentChannel implements Channel {
       writeFileSync(join(outDir, 'agent.stderr'), d, { flag: 'a' });
     });
     child.stdout!.setEncoding('utf8').on('data', (d: string) => this.feed(d));
+    // a write after the child is gone (EPIPE): its exit says what happened
+    child.stdin!.on('error', () => undefined);
     child.on('exit', (code, sig) => this.fail(lost(code, sig, stderr.trim().split('\n').slice(-3).join(' / '))));
   }
 

@@ -83,7 +83,7 @@ export class LocalTarget extends AgentChannel {
   }
 
   override request<T = Record<string, unknown>>(op: string, args: Record<string, unknown> = {}, timeoutMs = this.timeoutMs): Promise<T> {
-    this.knobs.rememberWrites(op, args);
+    this.knobs.note(op, args);
     return super.request<T>(op, args, timeoutMs);
   }
 

@@ -4,7 +4,7 @@
 // connection. The agent stages the board itself: its own zram swap, every knob put back when
 // the connection ends. The board's console is not visible over ssh: a crash is a lost connection.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, createReadStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentChannel, GuestError, type TargetEnd } from './channel.js';
@@ -70,10 +70,11 @@ class Connection {
 
   /** The master connection, in the background until close() (or 5 minutes unused). */
   open(): void {
-    // its output to a file: a backgrounded master keeps the pipes it was given open
+    // its output to a file: a backgrounded master keeps the pipes it was given open.
+    // No -M: after ControlMaster=yes it would mean 'ask', and every request would be refused
     const fd = openSync(this.log, 'a');
     try {
-      const r = spawnSync('ssh', [...this.common(), '-o', 'ControlMaster=yes', '-o', 'ControlPersist=300', '-M', '-N', '-f', this.dest()], { stdio: ['ignore', 'ignore', fd], timeout: 60_000 });
+      const r = spawnSync('ssh', [...this.common(), '-o', 'ControlMaster=yes', '-o', 'ControlPersist=300', '-N', '-f', this.dest()], { stdio: ['ignore', 'ignore', fd], timeout: 60_000 });
       if (r.error) throw new GuestError('ssh', 'ENOSSH', 0, `ssh: ${r.error.message} (Debian's openssh-client)`);
       if (r.status !== 0) {
         const err = readFileSync(this.log, 'utf8').trim().split('\n').slice(-2).join(' / ');
@@ -107,7 +108,8 @@ class Connection {
   }
 
   close(): void {
-    spawnSync('ssh', ['-o', `ControlPath=${join(this.control, 'cm')}`, '-O', 'exit', 'x'], { stdio: 'ignore', timeout: 10_000 });
+    const r = spawnSync('ssh', [...this.common(), '-O', 'exit', this.dest()], { encoding: 'utf8', timeout: 10_000 });
+    if (r.status !== 0 && existsSync(join(this.control, 'cm'))) appendFileSync(this.log, `ssh -O exit: ${r.status} ${r.stderr}`);
     rmSync(this.control, { recursive: true, force: true });
   }
 }
