@@ -63,6 +63,16 @@ test('run --target ssh:// on an emulated board: the qemu target\'s verdict for e
   assert.equal(lost.results.filter((x) => x.status === 'fail').length, 0, 'no FAIL from a lost board');
 });
 
+test('--target ssh:// to a board that is not there: a guest.boot ERROR that names it, at once', async (t) => {
+  const dir = scratchDir(t, 'reclaim-ssh-none-');
+  const r = await cli(['run', '--target', 'ssh://root@127.0.0.1:1', '--host-key', 'any', '--output', dir]);
+  assert.equal(r.code, 1);
+  const rep = report(dir);
+  assert.deepEqual(rep.results.map((x) => [x.id, x.status]), [['guest.boot', 'error']]);
+  assert.match(rep.results[0]!.reason!, /ssh to root@127\.0\.0\.1:1: .*Connection refused/);
+  assert.ok(r.ms < 10_000, `${r.ms} ms`);
+});
+
 test('--target ssh://: a malformed address and ssh-only options are refused before anything runs', async () => {
   const bad = await cli(['run', '--target', 'ssh://board']);
   assert.equal(bad.code, 2);

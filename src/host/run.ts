@@ -135,7 +135,7 @@ export async function run(o: RunOptions): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    if (!local) progress('run', `booting (${o.smp} CPUs, ${o.memMiB} MiB, swap ${o.swap === 'none' ? 'none' : `${o.swap} MiB`}); console: ${join(outDir, 'console.log')}`);
+    if (!running) progress('run', `booting (${o.smp} CPUs, ${o.memMiB} MiB, swap ${o.swap === 'none' ? 'none' : `${o.swap} MiB`}); console: ${join(outDir, 'console.log')}`);
     try {
       guest = local
         ? await LocalTarget.start({ outDir, swap: o.swap, timeoutMs: o.timeoutMs })

@@ -4,7 +4,7 @@
 // connection. The agent stages the board itself: its own zram swap, every knob put back when
 // the connection ends. The board's console is not visible over ssh: a crash is a lost connection.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, createReadStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, createReadStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentChannel, GuestError, type TargetEnd } from './channel.js';
@@ -71,6 +71,7 @@ class Connection {
   /** The master connection, in the background until close() (or 5 minutes unused). */
   open(): void {
     // its output to a file: a backgrounded master keeps the pipes it was given open.
+    writeFileSync(this.log, '');
     // No -M: after ControlMaster=yes it would mean 'ask', and every request would be refused
     const fd = openSync(this.log, 'a');
     try {
@@ -132,13 +133,14 @@ export class SshTarget extends AgentChannel {
   static async start(o: SshOptions): Promise<SshTarget> {
     const t0 = Date.now();
     const name = sshName(o.address);
-    const bundle = await targetBundle();
     const conn = new Connection(o, join(o.outDir, 'ssh.log'));
-    const dir = `/tmp/reclaim-harness-${bundle.key}`;
     let t: SshTarget | undefined;
     try {
+      // the board first: an unreachable one is said at once, before the bundle is built
       progress('ssh', `connecting to ${name}`);
       conn.open();
+      const bundle = await targetBundle();
+      const dir = `/tmp/reclaim-harness-${bundle.key}`;
       const probe = conn.run(`uname -m; id -u; for t in ${BOARD_TOOLS.join(' ')}; do command -v $t >/dev/null || echo "missing $t"; done; test -f ${dir}/BUNDLE && echo have-bundle; true`);
       const [arch, uid, ...rest] = probe.stdout.trim().split('\n');
       if (arch !== 'aarch64') throw new GuestError('boot', 'ETARGET', 0, `${name} is ${arch}: the target bundle is arm64 (aarch64) only`);
