@@ -107,6 +107,8 @@ export function features() {
     ksm: has('/sys/kernel/mm/ksm/run'),
     ksmSharing: Number(text('/sys/kernel/mm/ksm/pages_sharing') ?? 0),
     memTotalKb: meminfo.MemTotal,
+    /** where the start-up went: the machine's uptime and Node's own, in seconds, now */
+    uptime: { system: Number((text('/proc/uptime') ?? '0').split(' ')[0]), node: +process.uptime().toFixed(3) },
   };
 }
 
@@ -118,7 +120,7 @@ async function asUser(r: Req): Promise<unknown> {
   const key = `${uid}:${gid}`;
   let w = workers.get(key);
   if (!w) {
-    const child = spawn(NODE, [process.argv[1]!, '--worker'], { uid, gid, stdio: ['pipe', 'pipe', 'inherit'], env: process.env });
+    const child = spawn(NODE, [...process.execArgv, process.argv[1]!, '--worker'], { uid, gid, stdio: ['pipe', 'pipe', 'inherit'], env: process.env });
     // Node takes seconds to start under TCG: keep it off the agent's CPU.
     const others = Array.from({ length: cpus().length }, (_v, k) => k).slice(1);
     if (others.length && child.pid) shim().schedSetaffinity(child.pid, others);

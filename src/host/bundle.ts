@@ -13,7 +13,7 @@ import { crossBuild } from './crossbuild.js';
 import { arm64Node } from './image.js';
 import { progress } from './log.js';
 
-async function bundleEntry(name: 'agent' | 'runner'): Promise<string> {
+async function bundleEntry(name: 'agent' | 'runner' | 'snapshot'): Promise<string> {
   const outfile = join(packageRoot, 'out', 'agent', `${name}.cjs`);
   mkdirSync(join(packageRoot, 'out', 'agent'), { recursive: true });
   await build({
@@ -37,6 +37,8 @@ async function bundleEntry(name: 'agent' | 'runner'): Promise<string> {
 export const bundleAgent = () => bundleEntry('agent');
 /** The on-target runner (suite, model and agent in one process), one file. */
 export const bundleRunner = () => bundleEntry('runner');
+/** The entry of Node's start-up snapshot (src/agent/snapshot.ts), one file. */
+export const bundleSnapshotEntry = () => bundleEntry('snapshot');
 
 export interface TargetBundle {
   /** the gzipped tar; it unpacks into reclaim/ */

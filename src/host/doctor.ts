@@ -42,7 +42,7 @@ export const requirements: readonly Requirement[] = [
   { pkg: 'openssh-client', provides: 'ssh', needs: ['ssh', 'tests'], why: 'run --target ssh:// (and ssh-keygen for the emulated board in tests)' },
   { pkg: 'lava-dispatcher', provides: 'lava-run', needs: ['lava'], why: 'lava --run: the job on this machine, standalone' },
   { pkg: 'file', provides: 'file', needs: ['tests'], why: 'identify built binaries in tests' },
-  { pkg: 'qemu-user-static', provides: 'qemu-aarch64-static', needs: ['tests'], why: 'run the arm64 subject on the host in tests' },
+  { pkg: 'qemu-user-static', provides: 'qemu-aarch64-static', needs: ['image', 'tests'], why: "build the guest's Node start-up snapshot; run the arm64 subject on the host in tests" },
   { pkg: 'cpio', provides: 'cpio', needs: ['tests'], why: 'inspect initramfs images in tests' },
   { pkg: 'libxml2-utils', provides: 'xmllint', needs: ['tests'], why: 'check the JUnit report against its schema in tests' },
 ];

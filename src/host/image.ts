@@ -14,6 +14,7 @@ import { type CpioEntry, cpio } from './cpio.js';
 import { crossBuild } from './crossbuild.js';
 import { ensureTools } from './doctor.js';
 import { progress } from './log.js';
+import { bundleSnapshotEntry } from './bundle.js';
 import type { GuestModules } from './modules.js';
 
 export interface ImageOptions {
@@ -175,6 +176,28 @@ async function nodeTree(pkgs: string[]): Promise<{ root: string; key: string }> 
 
 const mib = (n: number) => (n / 1048576).toFixed(1);
 
+/** The CPU the guest runs (qemu.ts) and the snapshot is built for. */
+const GUEST_CPU = 'cortex-a57';
+
+/**
+ * Node's start-up snapshot for this Node tree (src/agent/snapshot.ts), built by the arm64 Node
+ * itself under qemu-user (-L: its libraries and /usr/share/nodejs come from the tree).
+ */
+async function nodeSnapshot(node: { root: string; key: string }): Promise<Buffer> {
+  const entry = await bundleSnapshotEntry();
+  const key = hashOf(['node-snapshot-v1', node.key, GUEST_CPU, readFileSync(entry)]).slice(0, 24);
+  const dir = join(cacheDir('guest-node'), node.key, 'snapshots');
+  const blob = join(dir, `${key}.blob`);
+  if (!existsSync(blob)) {
+    progress('image', "building Node's start-up snapshot under qemu-user (~5 s)");
+    mkdirSync(dir, { recursive: true });
+    const r = await execa('qemu-aarch64-static', ['-L', node.root, '-cpu', GUEST_CPU, join(node.root, 'usr', 'bin', 'node'), '--snapshot-blob', `${blob}.tmp`, '--build-snapshot', entry], { all: true, reject: false });
+    if (r.exitCode !== 0) throw new Error(`node --build-snapshot under qemu-aarch64-static failed (exit ${r.exitCode}):\n${r.all}`);
+    renameSync(`${blob}.tmp`, blob);
+  }
+  return readFileSync(blob);
+}
+
 /** Entries for every file, link and directory under root, parents first. */
 export function treeEntries(root: string, rel = ''): CpioEntry[] {
   const out: CpioEntry[] = [];
@@ -215,7 +238,8 @@ export async function buildImage(o: ImageOptions): Promise<GuestImage> {
   const subject = readFileSync(cross.subject);
   const agent = readFileSync(o.agentBundle);
   const init = readFileSync(initScript);
-  const cacheKey = hashOf([FORMAT, apt.busybox, node.key, shim, subject, agent, init, APPLETS.join(' ')]).slice(0, 32);
+  const snapshot = await nodeSnapshot(node);
+  const cacheKey = hashOf([FORMAT, apt.busybox, node.key, shim, subject, agent, init, snapshot, APPLETS.join(' ')]).slice(0, 32);
   return cachedImage(cacheKey, t0, async (tmp) => {
     progress('image', 'writing the guest initramfs');
     const entries: CpioEntry[] = [
@@ -236,6 +260,7 @@ export async function buildImage(o: ImageOptions): Promise<GuestImage> {
       { path: 'opt/reclaim/reclaim_shim.node', type: 'file', data: shim, mode: 0o755 },
       { path: 'opt/reclaim/subject', type: 'file', data: subject, mode: 0o755 },
       { path: 'opt/reclaim/agent.cjs', type: 'file', data: agent, mode: 0o644 },
+      { path: 'opt/reclaim/node.blob', type: 'file', data: snapshot, mode: 0o644 },
     ];
     const seen = new Set<string>();
     for (const e of entries) {
