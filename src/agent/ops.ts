@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { loadNative, type Native } from '../native.js';
 import { JsonLineChannel } from './lines.js';
 import { readEntries, readEntriesAt } from './pagemap.js';
-import { parseKeyValues, parseSmaps } from './procfs.js';
+import { pickKeyValues, smapsFieldsOf } from './procfs.js';
 import { Subject } from './subject.js';
 import { Knobs, releaseZram, scratchProblem, setUpZram, stageProblem, zramProblem, type Zram } from './stage.js';
 
@@ -133,6 +133,7 @@ async function asUser(r: Req): Promise<unknown> {
 }
 
 const PFN_MASK = (1n << 55n) - 1n;
+const STATUS_KEYS = ['VmSize', 'RssAnon', 'RssFile', 'RssShmem', 'VmSwap'];
 
 /**
  * Everything the comparator needs about one process in one round trip: pagemap
@@ -159,11 +160,7 @@ function observe(r: Req) {
   };
   if (r.smaps) {
     // Only the smaps fields of VMAs that are exactly a requested range: a small reply.
-    const vmas = parseSmaps(text('smaps') ?? '');
-    out.smaps = (r.ranges as string[][]).map(([a, n]) => {
-      const start = BigInt(a!);
-      return vmas.find((v) => v.start === start && v.end === start + BigInt(n!) * page)?.fields ?? null;
-    });
+    out.smaps = smapsFieldsOf(text('smaps') ?? '', (r.ranges as string[][]).map(([a, n]) => [BigInt(a!), BigInt(a!) + BigInt(n!) * page] as const));
   }
   if (r.kpage) {
     const pfns = pagemap.flat().map((e) => (e >> 63n === 1n ? e & PFN_MASK : 0n));
@@ -177,8 +174,7 @@ function observe(r: Req) {
   }
   // Last: a dying process's VmSize still here means its mm was whole for all of the above.
   if (r.status) {
-    const st = parseKeyValues(text('status') ?? '');
-    out.status = Object.fromEntries(['VmSize', 'RssAnon', 'RssFile', 'RssShmem', 'VmSwap'].filter((k) => st[k] !== undefined).map((k) => [k, st[k]]));
+    out.status = pickKeyValues(text('status') ?? '', STATUS_KEYS);
   }
   return out;
 }

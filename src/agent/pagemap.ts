@@ -61,16 +61,42 @@ export function readEntries(path: string, first: bigint, count: number): bigint[
   }
 }
 
-/** The 64-bit entries at each of `indices` (e.g. PFNs) of a /proc array file, with one open. */
+/** Indices this close are read in one pread, the ones between them with them. */
+const RUN_GAP = 16n;
+
+/**
+ * The 64-bit entries at each of `indices` (e.g. PFNs) of a /proc array file, with one open and
+ * one pread per run of nearby indices (a mapping's PFNs mostly come in runs). An entry past the
+ * end of the file reads 0.
+ */
 export function readEntriesAt(path: string, indices: readonly bigint[]): bigint[] {
   if (!indices.length) return [];
+  const sorted = [...new Set(indices)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const value = new Map<bigint, bigint>();
   const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.alloc(8);
-    return indices.map((i) => (readSync(fd, buf, 0, 8, i * 8n) === 8 ? buf.readBigUInt64LE(0) : 0n));
+    for (let k = 0; k < sorted.length; ) {
+      let j = k;
+      while (j + 1 < sorted.length && sorted[j + 1]! - sorted[j]! <= RUN_GAP) j++;
+      const first = sorted[k]!;
+      const count = Number(sorted[j]! - first) + 1;
+      const buf = Buffer.alloc(count * 8);
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, first * 8n + BigInt(got));
+        if (n === 0) break;
+        got += n;
+      }
+      for (let i = k; i <= j; i++) {
+        const off = Number(sorted[i]! - first) * 8;
+        value.set(sorted[i]!, off + 8 <= got ? buf.readBigUInt64LE(off) : 0n);
+      }
+      k = j + 1;
+    }
   } finally {
     closeSync(fd);
   }
+  return indices.map((i) => value.get(i)!);
 }
 
 /** Decoded pagemap entries for `pages` pages from virtual address `addr` of process `pid`. */

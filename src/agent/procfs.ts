@@ -31,6 +31,28 @@ export interface SmapsVma {
   vmFlags: string[];
 }
 
+/**
+ * The fields of the smaps blocks whose VMA is exactly [start, end), for each such range (null
+ * where there is none), without parsing the other blocks.
+ */
+export function smapsFieldsOf(text: string, ranges: ReadonlyArray<readonly [bigint, bigint]>): Array<Record<string, number> | null> {
+  const heads: Array<{ start: bigint; end: bigint; at: number }> = [];
+  for (const m of text.matchAll(/^([0-9a-f]+)-([0-9a-f]+) /gm)) heads.push({ start: BigInt(`0x${m[1]}`), end: BigInt(`0x${m[2]}`), at: m.index! });
+  return ranges.map(([start, end]) => {
+    const k = heads.findIndex((h) => h.start === start && h.end === end);
+    if (k < 0) return null;
+    const block = text.slice(heads[k]!.at, heads[k + 1]?.at ?? text.length);
+    return parseKeyValues(block.slice(block.indexOf('\n') + 1));
+  });
+}
+
+/** Only the given keys of "Key:   123 kB" lines (e.g. five of status's fifty). */
+export function pickKeyValues(text: string, keys: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(new RegExp(`^(${keys.join('|')}):\\s+(-?\\d+)`, 'gm'))) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
 /** /proc/PID/smaps -> one entry per VMA. */
 export function parseSmaps(text: string): SmapsVma[] {
   const out: SmapsVma[] = [];
