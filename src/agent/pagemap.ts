@@ -39,6 +39,17 @@ export function decodePagemap(raw: bigint): PagemapEntry {
   return e;
 }
 
+/** Fills buf from position on (less at the end of the file): the bytes read. */
+function preadAll(fd: number, buf: Buffer, position: bigint): number {
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, position + BigInt(got));
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
 /**
  * `count` 64-bit entries from index `first` of a /proc array file: pagemap
  * (indexed by virtual page), kpagecount and kpageflags (indexed by PFN).
@@ -47,12 +58,7 @@ export function readEntries(path: string, first: bigint, count: number): bigint[
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.alloc(count * 8);
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, first * 8n + BigInt(got));
-      if (n === 0) break;
-      got += n;
-    }
+    const got = preadAll(fd, buf, first * 8n);
     const out: bigint[] = [];
     for (let i = 0; i + 8 <= got; i += 8) out.push(buf.readBigUInt64LE(i));
     return out;
@@ -81,12 +87,7 @@ export function readEntriesAt(path: string, indices: readonly bigint[]): bigint[
       const first = sorted[k]!;
       const count = Number(sorted[j]! - first) + 1;
       const buf = Buffer.alloc(count * 8);
-      let got = 0;
-      while (got < buf.length) {
-        const n = readSync(fd, buf, got, buf.length - got, first * 8n + BigInt(got));
-        if (n === 0) break;
-        got += n;
-      }
+      const got = preadAll(fd, buf, first * 8n);
       for (let i = k; i <= j; i++) {
         const off = Number(sorted[i]! - first) * 8;
         value.set(sorted[i]!, off + 8 <= got ? buf.readBigUInt64LE(off) : 0n);
