@@ -31,6 +31,16 @@ test('runner.cjs on this machine: KTAP with every scenario, 0 FAIL, swap and kno
   assert.ok(rep.summary.pass >= 80, `${rep.summary.pass} pass`);
   assert.equal(readFileSync('/proc/swaps', 'utf8'), swaps);
   if (thp) assert.equal(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'), thp);
+  // --swap none: what needs swap is a SKIP that says how to get it, and nothing FAILs
+  const noSwapDir = join(dir, 'noswap');
+  const n = spawnSync(process.execPath, [await bundleRunner(), '--scratch', scratch, '--swap', 'none', '--output', noSwapDir], { env, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(n.status, 0, n.stderr.slice(-3000));
+  const noSwap = JSON.parse(readFileSync(join(noSwapDir, 'results.json'), 'utf8')) as RunReport;
+  assert.equal(noSwap.summary.fail + noSwap.summary.error, 0);
+  const swapSkips = noSwap.results.filter((x) => x.status === 'skip' && /swap/.test(x.reason ?? ''));
+  assert.ok(swapSkips.length > 0, 'scenarios that need swap are skipped');
+  for (const x of swapSkips) assert.equal(x.reason, 'needs swap (run with --swap SIZE)', x.id);
+  assert.equal(readFileSync('/proc/swaps', 'utf8'), swaps);
   // a tmpfs scratch is refused, and says why
   const tmpfs = spawnSync(process.execPath, [await bundleRunner(), '--scratch', '/dev/shm'], { env, encoding: 'utf8' });
   assert.equal(tmpfs.status, 2);

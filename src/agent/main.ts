@@ -25,8 +25,7 @@ if (arg === '--worker') {
   }
   // The host closed the pipe, or ssh lost its connection (SIGHUP): leave the machine as it was.
   const end = () => {
-    const failed = unstage();
-    if (failed.length) process.stderr.write(`reclaim-agent: could not put back ${failed.join(', ')}\n`);
+    unstage('reclaim-agent');
     process.exit(0);
   };
   for (const sig of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.once(sig, end);

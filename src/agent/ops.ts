@@ -410,17 +410,16 @@ export function stage(o: { swap: number | 'none'; scratch: string }): void {
   if (problem) throw Object.assign(new Error(problem), { code: 'ETARGET' });
   target.scratch = o.scratch;
   const knobs = new Knobs();
+  // --swap none leaves target.noSwap unset: the suite's own reason (run with --swap SIZE) applies
   const noSwap = o.swap === 'none' ? undefined : zramProblem();
   if (noSwap) target.noSwap = noSwap;
-  let zram: Zram | undefined;
-  if (o.swap !== 'none' && !noSwap) zram = setUpZram(o.swap);
+  const zram = o.swap !== 'none' && !noSwap ? setUpZram(o.swap) : undefined;
   if (zram) target.swapDev = `/dev/${zram.dev}`;
-  else target.noSwap ??= 'run with --swap none';
   target.staged = { zram, knobs };
 }
 
-/** Ends every subject and worker, puts the knobs back and removes the zram device; returns what would not go back. */
-export function unstage(): string[] {
+/** Ends every subject and worker, puts the knobs back and removes the zram device; says on stderr what would not go back. */
+export function unstage(who: string): void {
   for (const pid of [...subjects.keys(), ...zygoteChildren, ...(zygotePid ? [zygotePid] : [])]) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -430,9 +429,9 @@ export function unstage(): string[] {
   }
   for (const w of workers.values()) w.child.kill('SIGKILL');
   const s = target.staged;
-  if (!s) return [];
+  if (!s) return;
   target.staged = undefined;
   const failed = s.knobs.restore();
   if (s.zram) releaseZram(s.zram);
-  return failed;
+  if (failed.length) process.stderr.write(`${who}: could not put back ${failed.join(', ')}\n`);
 }

@@ -67,8 +67,8 @@ async function main(argv: string[]): Promise<number> {
   // Ctrl-C, or LAVA's timeout: the machine put back before the end
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
-      const failed = unstage();
-      process.stderr.write(`reclaim-runner: ${sig}: swap and knobs put back${failed.length ? `, except ${failed.join(', ')}` : ''}\n`);
+      unstage('reclaim-runner');
+      process.stderr.write(`reclaim-runner: ${sig}: stopped; swap and knobs put back\n`);
       process.exit(130);
     });
   }
@@ -103,8 +103,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`reclaim-runner: ${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error in ${(report.timings.suiteMs / 1000).toFixed(1)} s\n`);
     return s.fail || s.error ? 1 : 0;
   } finally {
-    const failed = unstage();
-    if (failed.length) process.stderr.write(`reclaim-runner: could not put back ${failed.join(', ')}\n`);
+    unstage('reclaim-runner');
   }
 }
 

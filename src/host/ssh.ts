@@ -117,7 +117,6 @@ class Connection {
 
 export class SshTarget extends AgentChannel {
   private done = false;
-  private exited = false;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -127,7 +126,6 @@ export class SshTarget extends AgentChannel {
     agentLog: string,
   ) {
     super((line) => child.stdin!.write(line), agentLog, o.timeoutMs);
-    child.on('exit', () => (this.exited = true));
   }
 
   static async start(o: SshOptions): Promise<SshTarget> {
@@ -139,15 +137,16 @@ export class SshTarget extends AgentChannel {
       // the board first: an unreachable one is said at once, before the bundle is built
       progress('ssh', `connecting to ${name}`);
       conn.open();
-      const bundle = await targetBundle();
-      const dir = `/tmp/reclaim-harness-${bundle.key}`;
-      const probe = conn.run(`uname -m; id -u; for t in ${BOARD_TOOLS.join(' ')}; do command -v $t >/dev/null || echo "missing $t"; done; test -f ${dir}/BUNDLE && echo have-bundle; true`);
+      // what the board must have, checked before the bundle is built
+      const probe = conn.run(`uname -m; id -u; for t in ${BOARD_TOOLS.join(' ')}; do command -v $t >/dev/null || echo "missing $t"; done`);
       const [arch, uid, ...rest] = probe.stdout.trim().split('\n');
       if (arch !== 'aarch64') throw new GuestError('boot', 'ETARGET', 0, `${name} is ${arch}: the target bundle is arm64 (aarch64) only`);
       if (uid !== '0') throw new GuestError('boot', 'ETARGET', 0, `${name}: log in as root (uid ${uid}): the agent reads PFNs in pagemap, changes sysctls and sets up swap`);
       const missing = rest.filter((l) => l.startsWith('missing ')).map((l) => l.slice(8));
       if (missing.length) throw new GuestError('boot', 'ETARGET', 0, `${name} lacks ${missing.join(', ')} (busybox or util-linux provide them)`);
-      if (rest.includes('have-bundle')) progress('ssh', `bundle ${bundle.key} already on the board (${dir})`);
+      const bundle = await targetBundle();
+      const dir = `/tmp/reclaim-harness-${bundle.key}`;
+      if (conn.run(`test -f ${dir}/BUNDLE && echo have-bundle; true`).stdout.includes('have-bundle')) progress('ssh', `bundle ${bundle.key} already on the board (${dir})`);
       else {
         progress('ssh', `pushing the bundle (${(bundle.bytes / 1048576).toFixed(1)} MiB) to ${name}:${dir}`);
         const p0 = Date.now();
@@ -174,7 +173,7 @@ export class SshTarget extends AgentChannel {
   async stop(): Promise<TargetEnd> {
     if (this.done) return {};
     this.child.stdin!.end(); // the agent puts the board back and exits at the end of its input
-    if (!this.exited) {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
       const timer = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
       await new Promise((r) => this.child.once('exit', r));
       clearTimeout(timer);
