@@ -33,6 +33,10 @@ commands:
       --host-key check|new|any   check: known_hosts must know the board; new (default): a
                       board seen before must keep its key; any: no check (reflashed boards)
       --scratch DIR   the board's scratch directory on a disk file system (/mnt/scratch)
+      --arch arm64|x86_64   the guest's architecture (arm64). x86_64: the same series in its
+                      own make O= directory, Debian's amd64 Node, the host's shim and subject,
+                      QEMU's microvm under KVM where /dev/kvm works (TCG otherwise; the report
+                      says which). mutants, mutate, fuzz and shell take it too
       --repeat N      the suite N times in one boot (1-1000); lists every scenario whose verdict changed
       --mem MiB (1024; 384 up to this host's memory)  --smp N (2; 1-8)
       --swap SIZE|none (256M of zram)  --timeout SECONDS (60 per step; 1-3600)
@@ -65,8 +69,8 @@ commands:
   demo                exercise the syscall shim on this machine's kernel
   doctor [--fix]      check (and with --fix install) the Debian packages the project needs;
                       every other command installs what it needs itself, as root
-  kernel [--kernel-src DIR] [--patches DIR|none] [--profile default|debug]
-                      build (or fetch from the cache) the arm64 kernel Image
+  kernel [--kernel-src DIR] [--patches DIR|none] [--profile default|debug] [--arch arm64|x86_64]
+                      build (or fetch from the cache) the kernel: arm64 Image or x86_64 bzImage
   cross-build [--arch arm64]
                       build the shim and subject for another architecture into out/native-ARCH/
 options:
@@ -84,9 +88,9 @@ function needsOf(command: Command, o: Options): Need[] {
     case 'fuzz':
     case 'mutants':
     case 'mutate':
-      return ['boot', 'image', 'cross', ...kernel, ...(o.modules || o.kernel?.endsWith('.deb') ? (['modules'] as Need[]) : [])];
+      return ['boot', 'image', 'cross', ...(o.arch === 'x86_64' ? (['x86_64'] as Need[]) : []), ...kernel, ...(o.modules || o.kernel?.endsWith('.deb') ? (['modules'] as Need[]) : [])];
     case 'kernel':
-      return kernel;
+      return [...kernel, ...(o.arch === 'x86_64' ? (['x86_64'] as Need[]) : [])];
     case 'lava':
       return ['image', 'cross', 'boot', ...(o.kernelUrl || o.kernel ? [] : kernel), ...(o.run ? (['lava'] as Need[]) : [])];
     case 'cross-build':
@@ -109,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
     modules: o.modules,
     kernelSrc: o.kernelSrc,
     patches: o.patches,
+    arch: o.arch,
     memMiB: o.memMiB,
     smp: o.smp,
     swap: o.swap,
@@ -143,7 +148,7 @@ async function main(argv: string[]): Promise<number> {
       return r.missing.length ? 1 : 0;
     }
     case 'kernel': {
-      const r = await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches, profile: o.profile });
+      const r = await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches, profile: o.profile, arch: o.arch });
       console.log(o.json ? JSON.stringify(r) : `${r.cached ? 'cached' : 'built'} in ${r.seconds.toFixed(1)} s: ${r.image}\nconfig: ${r.config}`);
       return 0;
     }

@@ -14,6 +14,7 @@ import { formats, type Format } from './host/run.js';
 import { suite } from './suite/index.js';
 import { selectScenarios } from './suite/runner.js';
 import type { Depth } from './suite/types.js';
+import { arches, type Arch } from './host/arch.js';
 
 export const commands = ['run', 'lava', 'mutants', 'mutate', 'fuzz', 'shell', 'demo', 'doctor', 'kernel', 'cross-build'] as const;
 export type Command = (typeof commands)[number];
@@ -61,7 +62,7 @@ const SPECS = {
   output: { type: 'string', commands: ['run', 'mutants', 'mutate', 'fuzz', 'lava'] },
   fix: { type: 'boolean', commands: ['doctor'] },
   json: { type: 'boolean', commands: ['doctor', 'kernel', 'cross-build'] },
-  arch: { type: 'string', commands: ['cross-build'] },
+  arch: { type: 'string', commands: [...GUEST, 'kernel', 'cross-build'] },
   help: { type: 'boolean', commands: [...commands], short: 'h' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; commands: readonly Command[]; short?: string }>;
 type Name = keyof typeof SPECS;
@@ -116,7 +117,8 @@ export interface Options {
   output?: string;
   fix: boolean;
   json: boolean;
-  arch: string;
+  /** the guest's architecture (cross-build: the shim's) */
+  arch: Arch;
 }
 
 export interface Parsed {
@@ -226,14 +228,15 @@ export function parseCommandLine(argv: string[]): Parsed {
     else problems.push(`--profile ${v}: want default or debug`);
   }
   if ((v = str('arch')) !== undefined) {
-    if (v === 'arm64') o.arch = v;
-    else problems.push(`--arch ${v}: the only cross-build architecture is arm64`);
+    if (command === 'cross-build' && v !== 'arm64') problems.push(`--arch ${v}: the only cross-build architecture is arm64 (npm install builds the host's)`);
+    else if ((arches as readonly string[]).includes(v)) o.arch = v as Arch;
+    else problems.push(`--arch ${v}: want ${arches.join(' or ')}`);
   }
   whole('seed', -(2 ** 31), 2 ** 31 - 1, (x) => (o.seed = x));
   whole('runs', 1, 1_000_000, (x) => (o.runs = x));
   whole('parser-runs', 0, 1_000_000, (x) => (o.parserRuns = x));
   if ((v = str('target')) !== undefined) {
-    const bootOnly = (['kernel', 'modules', 'kernel-src', 'patches', 'mem', 'smp'] as const).filter((n) => str(n) !== undefined);
+    const bootOnly = (['kernel', 'modules', 'kernel-src', 'patches', 'mem', 'smp', 'arch'] as const).filter((n) => str(n) !== undefined);
     const notHere = (what: string) => bootOnly.length && problems.push(`--target ${what} runs on ${what === 'local' ? "this machine's" : "the board's"} kernel: ${bootOnly.map((n) => `--${n}`).join(', ')} do not apply`);
     if (v === 'local') {
       notHere('local');
@@ -296,7 +299,7 @@ export function parseCommandLine(argv: string[]): Parsed {
     else o.only = v;
   }
   if ((v = str('kernel')) !== undefined) {
-    const p = v.endsWith('.deb') ? modulesProblem(v) : kernelImageProblem(v);
+    const p = v.endsWith('.deb') ? modulesProblem(v) : kernelImageProblem(v, o.arch);
     if (p) check('kernel', p);
     else o.kernel = v;
     if (str('kernel-src') !== undefined || str('patches') !== undefined) problems.push('--kernel boots the given Image: --kernel-src and --patches do not apply');

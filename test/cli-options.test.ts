@@ -51,16 +51,18 @@ test('every mistake on one command line is named, one line each', async () => {
   assert.equal(lines.at(-1), "see 'reclaim-harness --help'");
 });
 
+/** The problems parseCommandLine finds in argv (none: []). */
+const problems = (...argv: string[]): string[] => {
+  try {
+    parseCommandLine(argv);
+    return [];
+  } catch (e) {
+    assert.ok(e instanceof UsageError, String(e));
+    return e.problems;
+  }
+};
+
 test('option checks: ranges at both ends, values, paths and combinations', (t) => {
-  const problems = (...argv: string[]): string[] => {
-    try {
-      parseCommandLine(argv);
-      return [];
-    } catch (e) {
-      assert.ok(e instanceof UsageError, String(e));
-      return e.problems;
-    }
-  };
   assert.deepEqual(problems('run', '--mem', String(MEM_MIN_MIB), '--smp', '1', '--swap', 'none', '--timeout', '1'), []);
   assert.deepEqual(problems('run', '--mem', '1G', '--smp', '8', '--swap', '64G', '--timeout', '3600'), []);
   assert.equal(problems('run', '--mem', String(MEM_MIN_MIB - 1)).length, 1);
@@ -101,6 +103,12 @@ test('option checks: ranges at both ends, values, paths and combinations', (t) =
   assert.deepEqual(problems('run', '--toString', '--constructor'), ['unknown option --toString', 'unknown option --constructor']);
   assert.match(problems('kernel', '--profile', 'fast')[0]!, /--profile fast: want default or debug/);
   assert.match(problems('cross-build', '--arch', 'riscv64')[0]!, /only cross-build architecture is arm64/);
+  assert.match(problems('cross-build', '--arch', 'x86_64')[0]!, /only cross-build architecture is arm64 \(npm install builds the host's\)/);
+  assert.match(problems('run', '--arch', 'riscv64')[0]!, /--arch riscv64: want arm64 or x86_64/);
+  assert.equal(parseCommandLine(['mutate', '--arch', 'x86_64']).options.arch, 'x86_64');
+  assert.equal(parseCommandLine(['run']).options.arch, 'arm64');
+  assert.match(problems('run', '--target', 'local', '--arch', 'x86_64')[0]!, /--target local runs on this machine's kernel: --arch do not apply/);
+  assert.match(problems('lava', '--arch', 'x86_64')[0]!, /--arch does not apply to 'lava'/);
   assert.match(problems('run', '--kernel-src', '/nonexistent')[0]!, /--kernel-src \/nonexistent: no such directory/);
   assert.match(problems('run', '--kernel-src', '/etc')[0]!, /not a kernel source tree/);
   assert.match(problems('run', '--patches', '/etc/passwd')[0]!, /is a file; --patches takes a directory/);
@@ -112,6 +120,17 @@ test('option checks: ranges at both ends, values, paths and combinations', (t) =
   assert.match(problems('run', '--kernel', image, '--patches', 'none')[0]!, /--kernel boots the given Image: --kernel-src and --patches do not apply/);
   const parsed = parseCommandLine(['fuzz', '--runs', '7', '--mem', '2G', '--swap', '512M']).options;
   assert.deepEqual([parsed.runs, parsed.memMiB, parsed.swap, parsed.smp, parsed.timeoutS], [7, 2048, 512, 2, undefined]);
+});
+
+test('kernelImageProblem with --arch x86_64 wants a bzImage', (t) => {
+  const bz = Buffer.alloc(0x400);
+  bz.write('HdrS', 0x202, 'latin1');
+  assert.equal(kernelImageProblem(tmpFile(t, 'bzImage', bz), 'x86_64'), undefined);
+  assert.match(kernelImageProblem(tmpFile(t, 'Image', arm64Header()), 'x86_64')!, /not an x86 bzImage[^]*an arm64 Image \(drop --arch x86_64\)/);
+  assert.match(kernelImageProblem(process.execPath, 'x86_64')!, /an ELF file \(vmlinux\?\); QEMU boots arch\/x86\/boot\/bzImage/);
+  assert.match(kernelImageProblem(tmpFile(t, 'bzImage', bz))!, /an x86 bzImage \(run with --arch x86_64\)/);
+  const image = tmpFile(t, 'Image', arm64Header());
+  assert.match(problems('run', '--arch', 'x86_64', '--kernel', image)[0]!, /--kernel .*: not an x86 bzImage/);
 });
 
 test('kernelImageProblem tells an arm64 Image (plain or gzip) from what it is not', (t) => {

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { exitCause, findCrash, qemuArgs } from '../src/host/qemu.js';
+import { accelOf, exitCause, findCrash, qemuArgs } from '../src/host/qemu.js';
+import { suiteVersions } from '../src/host/image.js';
 import { cpioGz } from '../src/host/cpio.js';
 import { parseProbeOutput } from '../src/host/smoke.js';
 
@@ -29,6 +30,51 @@ test('qemu arguments: TCG virt machine, no NIC, no reboot, console on ttyAMA0', 
   assert.deepEqual(a.slice(0, 4), ['-M', 'virt', '-cpu', 'cortex-a57']);
   assert.ok(a.includes('-no-reboot') && a.join(' ').includes('-nic none'));
   assert.equal(a[a.indexOf('-append') + 1], 'console=ttyAMA0 panic=-1 quiet');
+});
+
+test('qemu arguments for x86_64: microvm without ACPI, KVM or TCG as asked, ttyS0, reboot by triple fault', () => {
+  const kvm = qemuArgs({ arch: 'x86_64', accel: 'kvm', kernel: 'K', initrd: 'I', consoleLog: '/dev/null', timeoutMs: 1, append: 'quiet' });
+  assert.deepEqual(kvm.slice(0, 6), ['-M', 'microvm,acpi=off', '-accel', 'kvm', '-cpu', 'host']);
+  assert.equal(kvm[kvm.indexOf('-append') + 1], 'console=ttyS0 panic=-1 reboot=t quiet');
+  const tcg = qemuArgs({ arch: 'x86_64', accel: 'tcg', kernel: 'K', initrd: 'I', consoleLog: '/dev/null', timeoutMs: 1 });
+  assert.deepEqual(tcg.slice(2, 6), ['-accel', 'tcg', '-cpu', 'max']);
+  assert.equal(accelOf({ arch: 'arm64' }), 'tcg');
+});
+
+test('x86 oops and general protection faults are crashes', () => {
+  assert.equal(findCrash('[ 1.0] Oops: general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP')?.kind, 'oops');
+  assert.equal(findCrash('[ 1.0] BUG: kernel NULL pointer dereference, address: 0000000000000008')?.kind, 'bug');
+});
+
+test('suiteVersions picks the newest version Debian\'s suite offers, not one installed from elsewhere', () => {
+  const policy = [
+    'nodejs:',
+    '  Installed: 20.20.2-1nodesource1+repack1',
+    '  Candidate: 20.20.2-1nodesource1+repack1',
+    '  Version table:',
+    ' *** 20.20.2-1nodesource1+repack1 100',
+    '        100 /var/lib/dpkg/status',
+    '     18.20.4+dfsg-1~deb12u3 500',
+    '        500 URL bookworm-security/main amd64 Packages',
+    '     18.20.4+dfsg-1~deb12u2 500',
+    '        500 URL bookworm/main amd64 Packages',
+    'busybox-static:arm64:',
+    '  Installed: (none)',
+    '  Candidate: 1:1.35.0-4+deb12u1+b1',
+    '  Version table:',
+    '     1:1.35.0-4+deb12u1+b1 500',
+    '        500 URL bookworm/main arm64 Packages',
+    'libfoo:',
+    '  Installed: (none)',
+    '  Candidate: 2.0',
+    '  Version table:',
+    '     2.0 500',
+    '        500 URL trixie/main amd64 Packages',
+  ].join('\n');
+  const v = suiteVersions(policy, 'bookworm');
+  assert.equal(v.get('nodejs'), '18.20.4+dfsg-1~deb12u3');
+  assert.equal(v.get('busybox-static:arm64'), '1:1.35.0-4+deb12u1+b1');
+  assert.equal(v.has('libfoo'), false);
 });
 
 test('cpioGz writes a newc archive with root ownership, modes and device nodes', () => {

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { Guest } from '../host/guest.js';
 import { progress } from '../host/log.js';
 import { prepare, type RunOptions } from '../host/run.js';
+import { ARCH, type Arch } from '../host/arch.js';
 import { parseReclaim, parseShrinkmem } from '../model/parse.js';
 import type { Step } from '../model/state.js';
 import { Ctx, type Features } from '../suite/ctx.js';
@@ -19,7 +20,7 @@ import { Mismatch, type Finding } from '../suite/types.js';
 import { realize, sequence, type Raw } from './gen.js';
 import { reproducer } from './repro.js';
 
-export interface FuzzOptions extends Pick<RunOptions, 'kernel' | 'modules' | 'kernelSrc' | 'patches' | 'extraPatches' | 'memMiB' | 'smp' | 'swap' | 'timeoutMs' | 'output'> {
+export interface FuzzOptions extends Pick<RunOptions, 'kernel' | 'modules' | 'kernelSrc' | 'patches' | 'extraPatches' | 'arch' | 'memMiB' | 'smp' | 'swap' | 'timeoutMs' | 'output'> {
   seed: number;
   runs: number;
   /** random inputs for each parser (0: skip the parser phase) */
@@ -87,10 +88,13 @@ async function parserPhase(guest: Guest, ctx: Ctx, seed: number, n: number): Pro
   return out;
 }
 
-/** repro.c -> a static arm64 binary next to it. */
-export async function compileReproducer(c: string): Promise<string> {
+/** The compiler for a static reproducer that runs in the arch's guest. */
+export const reproCompiler = (arch: Arch = 'arm64') => `${ARCH[arch].cross}gcc`;
+
+/** repro.c -> a static binary for the guest, next to it. */
+export async function compileReproducer(c: string, arch: Arch = 'arm64'): Promise<string> {
   const out = c.replace(/\.c$/, '');
-  await execa('aarch64-linux-gnu-gcc', ['-static', '-O2', '-Wall', '-o', out, c]);
+  await execa(reproCompiler(arch), ['-static', '-O2', '-Wall', '-o', out, c]);
   return out;
 }
 
@@ -107,7 +111,7 @@ export async function fuzz(o: FuzzOptions): Promise<number> {
   mkdirSync(outDir, { recursive: true });
   const { kernel, image } = await prepare(o);
   progress('fuzz', `booting; console: ${join(outDir, 'console.log')}`);
-  const guest = await Guest.start({ kernel: kernel.image, initrd: image.initrd, outDir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
+  const guest = await Guest.start({ arch: o.arch, kernel: kernel.image, initrd: image.initrd, outDir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
   const features = guest.features as unknown as Features;
   const report: FuzzReport = { seed: o.seed, runs: 0, parser: { reclaim: 0, shrinkmem: 0, skipped: 0, mismatches: [] }, seconds: 0 };
   try {
@@ -141,7 +145,7 @@ export async function fuzz(o: FuzzOptions): Promise<number> {
       writeFileSync(join(outDir, 'sequence.json'), JSON.stringify({ seed: o.seed, run: last.run, steps: last.steps, findings: last.findings, message: last.message }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
       const c = join(outDir, 'repro.c');
       writeFileSync(c, reproducer(last.steps, last.findings, { pageSize: features.pageSize, title: last.message.split('\n')[0]! }));
-      const binary = await compileReproducer(c);
+      const binary = await compileReproducer(c, o.arch);
       if (guest.alive) {
         const r = await runReproducer(guest, binary).catch((e: Error) => ({ status: null, stdout: `did not finish: ${e.message}` }));
         report.reproducer = { path: c, binary, ...r };
@@ -159,7 +163,7 @@ export async function fuzz(o: FuzzOptions): Promise<number> {
     console.log(`sequences: ${report.runs} run; ${f.kind === 'mismatch' ? 'mismatch' : 'guest lost'} found, shrunk to ${f.steps.length} steps:`);
     f.steps.forEach((s, i) => console.log(`  ${i + 1}. ${JSON.stringify(s, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`));
     for (const x of f.findings.slice(0, 5)) console.log(`  ${x.step}: ${x.explain}\n    expected ${x.expected}; observed ${x.observed} [${x.rule}]`);
-    console.log(`sequence: ${join(outDir, 'sequence.json')}\nreproducer: ${join(outDir, 'repro.c')} (aarch64-linux-gnu-gcc -static -o repro repro.c)`);
+    console.log(`sequence: ${join(outDir, 'sequence.json')}\nreproducer: ${join(outDir, 'repro.c')} (${reproCompiler(o.arch)} -static -o repro repro.c)`);
     const r = report.reproducer;
     if (r) console.log(`reproducer on this kernel: exit ${r.status} (${r.status === 1 ? 'the bug shows' : 'NOT reproduced'}): ${r.stdout.trim().split('\n')[0]}`);
   } else console.log(`sequences: ${report.runs} run (seed ${o.seed}), no mismatch`);

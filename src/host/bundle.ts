@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { packageRoot } from '../native.js';
 import { cacheDir, hashOf, publishDir, withLock } from './cache.js';
 import { crossBuild } from './crossbuild.js';
-import { arm64Node } from './image.js';
+import { guestNode } from './image.js';
 import { progress } from './log.js';
 
 async function bundleEntry(name: 'agent' | 'runner' | 'snapshot'): Promise<string> {
@@ -103,7 +103,7 @@ export async function elfClosure(elfs: string[], dirs: string[]): Promise<Map<st
 
 /** The arm64 target bundle, built once per content and cached. */
 export async function targetBundle(): Promise<TargetBundle> {
-  const node = await arm64Node();
+  const node = await guestNode('arm64');
   const cross = await crossBuild('arm64');
   const agent = await bundleAgent();
   const runner = await bundleRunner();

@@ -7,7 +7,7 @@ import { cacheDir } from './cache.js';
 import { progress } from './log.js';
 
 /** What a command is about to do, each needing some of the tools. */
-export const NEEDS = ['native', 'kernel', 'debian-source', 'cross', 'image', 'boot', 'modules', 'ssh', 'lava', 'tests'] as const;
+export const NEEDS = ['native', 'kernel', 'debian-source', 'cross', 'image', 'boot', 'x86_64', 'modules', 'ssh', 'lava', 'tests'] as const;
 export type Need = (typeof NEEDS)[number];
 
 export interface Requirement {
@@ -38,11 +38,12 @@ export const requirements: readonly Requirement[] = [
   { pkg: 'git', provides: 'git', needs: ['kernel'], why: 'apply the patch series' },
   { pkg: 'mmdebstrap', provides: 'mmdebstrap', needs: ['image'], why: "the guest's arm64 Node.js, from Debian" },
   { pkg: 'qemu-system-arm', provides: 'qemu-system-aarch64', needs: ['boot'], why: 'boot the arm64 guest' },
+  { pkg: 'qemu-system-x86', provides: 'qemu-system-x86_64', needs: ['x86_64', 'tests'], why: 'boot the x86_64 guest (--arch x86_64), under KVM where /dev/kvm works' },
   { pkg: 'e2fsprogs', provides: 'mkfs.ext4', needs: ['boot'], why: "the guest's ext4 scratch disk" },
   { pkg: 'openssh-client', provides: 'ssh', needs: ['ssh', 'tests'], why: 'run --target ssh:// (and ssh-keygen for the emulated board in tests)' },
   { pkg: 'lava-dispatcher', provides: 'lava-run', needs: ['lava'], why: 'lava --run: the job on this machine, standalone' },
   { pkg: 'file', provides: 'file', needs: ['tests'], why: 'identify built binaries in tests' },
-  { pkg: 'qemu-user-static', provides: 'qemu-aarch64-static', needs: ['image', 'tests'], why: "build the guest's Node start-up snapshot; run the arm64 subject on the host in tests" },
+  { pkg: 'qemu-user-static', provides: 'qemu-aarch64-static', needs: ['image', 'tests'], why: "build the guest's Node start-up snapshot (qemu-aarch64-static, qemu-x86_64-static); run the arm64 subject on the host in tests" },
   { pkg: 'cpio', provides: 'cpio', needs: ['tests'], why: 'inspect initramfs images in tests' },
   { pkg: 'libxml2-utils', provides: 'xmllint', needs: ['tests'], why: 'check the JUnit report against its schema in tests' },
 ];

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { AgentChannel, GuestError } from './channel.js';
-import { exitCause, startQemu, type BootResult, type Vm } from './qemu.js';
+import { chooseAccel, exitCause, startQemu, type BootResult, type Vm } from './qemu.js';
+import type { Accel, Arch } from './arch.js';
 
 export interface GuestOptions {
   kernel: string;
@@ -16,6 +17,10 @@ export interface GuestOptions {
   smp?: number;
   /** zram swap size in MiB, or 'none' */
   swap?: number | 'none';
+  /** default arm64 */
+  arch?: Arch;
+  /** default: chooseAccel's (KVM for an x86_64 guest where a KVM guest boots) */
+  accel?: Accel;
   cpu?: string;
   /** boot and per-request limit */
   timeoutMs?: number;
@@ -35,6 +40,8 @@ export class Guest extends AgentChannel {
     agentLog: string,
     private readonly consoleLog: string,
     timeoutMs: number,
+    readonly arch: Arch,
+    readonly accel: Accel,
   ) {
     super((line) => sock.write(line), agentLog, timeoutMs);
   }
@@ -48,7 +55,11 @@ export class Guest extends AgentChannel {
       const disk = await makeScratchDisk(join(tmp, 'scratch.img'), o.scratchMiB ?? 128);
       const socket = join(tmp, 'agent.sock');
       const swap = o.swap ?? 'none';
+      const arch = o.arch ?? 'arm64';
+      const accel = o.accel ?? (await chooseAccel(arch, o.kernel)).accel;
       vm = startQemu({
+        arch,
+        accel,
         kernel: o.kernel,
         initrd: o.initrd,
         append: `quiet reclaim.swap=${swap} reclaim.mode=agent`,
@@ -62,8 +73,8 @@ export class Guest extends AgentChannel {
         name: `reclaim-harness:${o.outDir}`,
       });
       const consoleLog = join(o.outDir, 'console.log');
-      const sock = await connectWhenReady(socket, vm, timeoutMs, consoleLog);
-      const g = new Guest(vm, sock, tmp, join(o.outDir, 'agent.log'), consoleLog, timeoutMs);
+      const sock = await connectWhenReady(socket, vm, timeoutMs, consoleLog, arch);
+      const g = new Guest(vm, sock, tmp, join(o.outDir, 'agent.log'), consoleLog, timeoutMs, arch, accel);
       g.features = (await g.attach(t0)).features as Record<string, unknown>;
       g.bootMs = Date.now() - t0;
       return g;
@@ -77,9 +88,9 @@ export class Guest extends AgentChannel {
 
   /** Wires the channel to the socket and QEMU's end; resolves with the agent's ready line. */
   private attach(t0: number): Promise<Record<string, unknown>> {
-    const bootTimer = setTimeout(() => this.fail(new GuestError('boot', 'ETIMEDOUT', 0, `no agent after ${this.timeoutMs} ms; ${exitCause({ console: this.vm.console(), stderr: '', exitCode: 0 }, this.consoleLog)}`)), this.timeoutMs);
+    const bootTimer = setTimeout(() => this.fail(new GuestError('boot', 'ETIMEDOUT', 0, `no agent after ${this.timeoutMs} ms; ${exitCause({ console: this.vm.console(), stderr: '', exitCode: 0 }, this.consoleLog, this.arch)}`)), this.timeoutMs);
     this.vm.onCrash((c) => this.fail(new GuestError('guest', 'ECRASH', 0, `kernel ${c.kind}:\n${c.excerpt}`, c)));
-    this.vm.done.then((r: BootResult) => this.fail(exitError('guest', r, `after ${Date.now() - t0} ms${this.agentReady ? '' : ', before the agent was ready'}`, this.consoleLog)));
+    this.vm.done.then((r: BootResult) => this.fail(exitError('guest', r, `after ${Date.now() - t0} ms${this.agentReady ? '' : ', before the agent was ready'}`, this.consoleLog, this.arch)));
     this.sock.setEncoding('utf8');
     this.sock.on('data', (d: string) => this.feed(d));
     return this.ready.finally(() => clearTimeout(bootTimer));
@@ -111,12 +122,12 @@ export async function makeScratchDisk(path: string, mib: number): Promise<string
 }
 
 /** QEMU's end as an error: a crash (its excerpt), or an exit with its cause (exitCause). */
-function exitError(op: string, r: BootResult, when: string, consoleLog: string): GuestError {
-  if (r.crash) return new GuestError(op, 'ECRASH', 0, exitCause(r, consoleLog), r.crash);
-  return new GuestError(op, 'EGUESTEXIT', 0, `QEMU exited (${r.exitCode}) ${when}: ${exitCause(r, consoleLog)}`);
+function exitError(op: string, r: BootResult, when: string, consoleLog: string, arch: Arch): GuestError {
+  if (r.crash) return new GuestError(op, 'ECRASH', 0, exitCause(r, consoleLog, arch), r.crash);
+  return new GuestError(op, 'EGUESTEXIT', 0, `QEMU exited (${r.exitCode}) ${when}: ${exitCause(r, consoleLog, arch)}`);
 }
 
-async function connectWhenReady(path: string, vm: Vm, timeoutMs: number, consoleLog: string): Promise<Socket> {
+async function connectWhenReady(path: string, vm: Vm, timeoutMs: number, consoleLog: string, arch: Arch): Promise<Socket> {
   const until = Date.now() + timeoutMs;
   let exited: BootResult | undefined;
   void vm.done.then((r) => (exited = r));
@@ -128,7 +139,7 @@ async function connectWhenReady(path: string, vm: Vm, timeoutMs: number, console
         s.once('error', reject);
       });
     } catch (e) {
-      if (exited) throw exitError('boot', exited, 'before its agent socket opened', consoleLog);
+      if (exited) throw exitError('boot', exited, 'before its agent socket opened', consoleLog, arch);
       if (Date.now() > until) throw new GuestError('boot', 'ETIMEDOUT', 0, `agent socket ${path}: ${(e as Error).message}`);
       await sleep(20);
     }

@@ -1,5 +1,6 @@
-// Builds the guest initramfs: Debian's busybox-static and Node.js 18 for arm64,
-// the arm64 shim and subject, the agent bundle and qemu/guest/init as /init.
+// Builds the guest initramfs: Debian's busybox-static and Node.js 18 for the
+// guest's architecture, its shim and subject (arm64: cross-built; x86_64: the
+// host's own build), the agent bundle and qemu/guest/init as /init.
 // Every piece is cached by content; the image by the hash of all of them.
 //
 //   busybox   <cache>/guest-busybox/<version>/busybox         (apt-get download + dpkg -x)
@@ -16,10 +17,13 @@ import { ensureTools } from './doctor.js';
 import { progress } from './log.js';
 import { bundleSnapshotEntry } from './bundle.js';
 import type { GuestModules } from './modules.js';
+import { ARCH, ARM64_CPU, type Arch } from './arch.js';
 
 export interface ImageOptions {
   /** path of a single-file CommonJS agent (node script) */
   agentBundle: string;
+  /** default arm64 */
+  arch?: Arch;
 }
 
 export interface GuestImage {
@@ -42,40 +46,60 @@ const APPLETS = [
   'sed', 'awk', 'wc', 'tr', 'sort', 'find', 'xargs', 'kill', 'stat', 'uname', 'df', 'du', 'hexdump', 'vi', 'less', 'test', '[',
 ];
 
-/** Not needed by Node at run time (paths in the mmdebstrap extract). */
+/** Not needed by Node at run time (paths in the mmdebstrap extract; TRIPLET: the multiarch directory). */
 const PRUNE = [
   'dev', 'tmp', 'var', 'etc/apt', 'etc/dpkg', 'etc/fstab',
   'usr/share/doc', 'usr/share/man', 'usr/share/info', 'usr/share/locale', 'usr/share/lintian', 'usr/share/bash-completion',
   'usr/share/gdb', 'usr/share/gcc', 'usr/share/systemtap', 'usr/include', 'usr/bin/acorn',
   'usr/share/nodejs/@types', // TypeScript declarations
-  'usr/lib/aarch64-linux-gnu/gconv', // iconv modules (glibc), 19 MB; Node does not use iconv
-  'usr/lib/aarch64-linux-gnu/engines-3', // OpenSSL engines and providers beyond the built-in default
-  'usr/lib/aarch64-linux-gnu/ossl-modules',
+  'usr/lib/TRIPLET/gconv', // iconv modules (glibc), 19 MB; Node does not use iconv
+  'usr/lib/TRIPLET/engines-3', // OpenSSL engines and providers beyond the built-in default
+  'usr/lib/TRIPLET/ossl-modules',
   // ICU libraries libnode does not link (it needs libicui18n, libicuuc, libicudata)
-  'usr/lib/aarch64-linux-gnu/libicuio.so.72', 'usr/lib/aarch64-linux-gnu/libicuio.so.72.1',
-  'usr/lib/aarch64-linux-gnu/libicutest.so.72', 'usr/lib/aarch64-linux-gnu/libicutest.so.72.1',
-  'usr/lib/aarch64-linux-gnu/libicutu.so.72', 'usr/lib/aarch64-linux-gnu/libicutu.so.72.1',
+  'usr/lib/TRIPLET/libicuio.so.72', 'usr/lib/TRIPLET/libicuio.so.72.1',
+  'usr/lib/TRIPLET/libicutest.so.72', 'usr/lib/TRIPLET/libicutest.so.72.1',
+  'usr/lib/TRIPLET/libicutu.so.72', 'usr/lib/TRIPLET/libicutu.so.72.1',
 ];
 /** File names pruned anywhere under usr/share/nodejs. */
 const PRUNE_NODE_MODULE_FILES = /\.(d\.ts|md|markdown|map)$|^(CHANGELOG|README|LICENSE)/i;
 
 const safe = (s: string) => s.replace(/[^A-Za-z0-9.+-]/g, '_');
 
-/** The candidate version of each package (apt-cache policy), in order. */
-async function candidates(pkgs: string[]): Promise<string[]> {
-  const text = (await execa('apt-cache', ['policy', ...pkgs])).stdout;
+/**
+ * From `apt-cache policy` output: each package's newest version that Debian's SUITE (or its
+ * -updates and -security) offers. Not apt's candidate: a version installed from elsewhere (the
+ * host's Node from another repository, say) outranks the archive's, and the guest wants Debian's.
+ */
+export function suiteVersions(policy: string, suite: string): Map<string, string> {
   const found = new Map<string, string>();
-  for (const m of text.matchAll(/^(\S+):\n(?:\s+Installed: .*\n)?\s+Candidate: (.*)$/gm)) found.set(m[1]!, m[2]!.trim());
+  const suiteRe = new RegExp(`^${suite}(-updates|-security)?/`);
+  let pkg: string | undefined;
+  let version: string | undefined;
+  for (const line of policy.split('\n')) {
+    const head = /^(\S+):$/.exec(line);
+    if (head) [pkg, version] = [head[1], undefined];
+    const v = /^ (?:\*\*\*| {3}) (\S+) -?\d+$/.exec(line);
+    if (v) version = v[1];
+    const src = /^ {8}-?\d+ \S+ (\S+) \S+ Packages$/.exec(line);
+    if (pkg && version && src && suiteRe.test(src[1]!) && !found.has(pkg)) found.set(pkg, version);
+  }
+  return found;
+}
+
+/** Each package's version from Debian's SUITE, as pkg=version, in order. */
+async function candidates(pkgs: string[]): Promise<string[]> {
+  const found = suiteVersions((await execa('apt-cache', ['policy', ...pkgs])).stdout, SUITE);
   return pkgs.map((p) => {
-    const v = found.get(p);
-    if (!v || v === '(none)') throw new Error(`guest image: apt has no candidate for ${p}; run 'apt-get update'`);
+    // apt names a package of the host's own architecture without its :ARCH
+    const v = found.get(p) ?? found.get(p.replace(/:[^:]*$/, ''));
+    if (!v) throw new Error(`guest image: Debian ${SUITE} offers no ${p} in apt's lists; run 'apt-get update'`);
     return `${p}=${v}`;
   });
 }
 
 interface AptVersions {
   busybox: string;
-  /** nodejs:arm64 and its direct dependencies, as pkg=version */
+  /** nodejs:ARCH and its direct dependencies, as pkg=version */
   node: string[];
 }
 
@@ -94,34 +118,36 @@ function aptState(): string[] {
 
 /**
  * Candidate versions of busybox-static and nodejs (with its dependencies) for
- * arm64. apt-cache takes seconds here (no pkgcache.bin), so the answer is kept
+ * the guest. apt-cache takes seconds here (no pkgcache.bin), so the answer is kept
  * until apt's state changes.
  */
-async function aptVersions(): Promise<AptVersions> {
-  const memo = join(cacheDir('guest-apt'), `${hashOf(aptState()).slice(0, 24)}.json`);
+async function aptVersions(arch: Arch): Promise<AptVersions> {
+  const { deb } = ARCH[arch];
+  const memo = join(cacheDir('guest-apt'), `${hashOf(aptState()).slice(0, 24)}${arch === 'arm64' ? '' : `-${arch}`}.json`);
   if (existsSync(memo)) return JSON.parse(readFileSync(memo, 'utf8')) as AptVersions;
-  const deps = (await execa('apt-cache', ['depends', '--no-recommends', '--no-suggests', 'nodejs:arm64'])).stdout
+  const [busybox, node] = await candidates([`busybox-static:${deb}`, `nodejs:${deb}`]);
+  const deps = (await execa('apt-cache', ['depends', '--no-recommends', '--no-suggests', node!])).stdout
     .split('\n')
     .flatMap((l) => /^\s+(?:Pre)?Depends: ([^<\s]\S*)$/.exec(l)?.[1] ?? []);
-  const [busybox, ...node] = await candidates(['busybox-static:arm64', 'nodejs:arm64', ...new Set(deps)]);
-  const v: AptVersions = { busybox: busybox!.replace(/^[^=]*=/, ''), node };
+  const v: AptVersions = { busybox: busybox!.replace(/^[^=]*=/, ''), node: [node!, ...(await candidates([...new Set(deps)]))] };
   writeFileSync(`${memo}.tmp`, JSON.stringify(v));
   renameSync(`${memo}.tmp`, memo);
   return v;
 }
 
-async function busybox(version: string): Promise<string> {
-  const dir = join(cacheDir('guest-busybox'), safe(version));
+async function busybox(version: string, arch: Arch): Promise<string> {
+  const pkg = `busybox-static:${ARCH[arch].deb}`;
+  const dir = join(cacheDir('guest-busybox'), `${safe(version)}${arch === 'arm64' ? '' : `-${arch}`}`);
   const path = join(dir, 'busybox');
   if (existsSync(path)) return path;
   await withLock('guest-busybox', async () => {
     if (existsSync(path)) return;
-    progress('image', `apt-get download busybox-static:arm64=${version}`);
+    progress('image', `apt-get download ${pkg}=${version}`);
     await publishDir(dir, async (tmp) => {
       // download + dpkg -x only: installing it would replace the host's /bin/busybox
-      const r = await execa('apt-get', ['download', `busybox-static:arm64=${version}`], { cwd: tmp, all: true, reject: false });
+      const r = await execa('apt-get', ['download', `${pkg}=${version}`], { cwd: tmp, all: true, reject: false });
       const deb = readdirSync(tmp).find((f) => f.endsWith('.deb'));
-      if (r.exitCode !== 0 || !deb) throw new Error(`apt-get download busybox-static:arm64 failed:\n${r.all}`);
+      if (r.exitCode !== 0 || !deb) throw new Error(`apt-get download ${pkg} failed:\n${r.all}`);
       await execa('dpkg', ['-x', join(tmp, deb), join(tmp, 'x')]);
       renameSync(join(tmp, 'x', 'bin', 'busybox'), join(tmp, 'busybox'));
       rmSync(join(tmp, 'x'), { recursive: true });
@@ -141,31 +167,33 @@ function* files(dir: string): Generator<string> {
 
 const treeBytes = (dir: string) => [...files(dir)].reduce((n, f) => n + statSync(f).size, 0);
 
-function prune(root: string): void {
-  for (const p of PRUNE) rmSync(join(root, p), { recursive: true, force: true });
+function prune(root: string, arch: Arch): void {
+  for (const p of PRUNE) rmSync(join(root, p.replace('TRIPLET', ARCH[arch].triplet)), { recursive: true, force: true });
   for (const f of files(join(root, 'usr', 'share', 'nodejs'))) {
     if (PRUNE_NODE_MODULE_FILES.test(basename(f))) rmSync(f);
   }
 }
 
-/** Node.js for arm64 and its libraries, extracted by mmdebstrap and pruned. */
-async function nodeTree(pkgs: string[]): Promise<{ root: string; key: string }> {
-  const key = hashOf(['node-extract-v1', SUITE, ...pkgs, PRUNE.join('\n'), String(PRUNE_NODE_MODULE_FILES)]).slice(0, 24);
+/** Node.js for the guest and its libraries, extracted by mmdebstrap and pruned. */
+async function nodeTree(pkgs: string[], arch: Arch): Promise<{ root: string; key: string }> {
+  const key = hashOf(['node-extract-v1', SUITE, ...pkgs, PRUNE.join('\n').replaceAll('TRIPLET', ARCH[arch].triplet), String(PRUNE_NODE_MODULE_FILES)]).slice(0, 24);
   const dir = join(cacheDir('guest-node'), key);
   const root = join(dir, 'root');
   if (existsSync(join(root, 'usr', 'bin', 'node'))) return { root, key };
   await withLock(`guest-node-${key}`, async () => {
     if (existsSync(join(root, 'usr', 'bin', 'node'))) return;
-    progress('image', `mmdebstrap: ${pkgs[0]} for arm64 from ${SUITE} (~20 s)`);
+    progress('image', `mmdebstrap: ${pkgs[0]} for ${arch} from ${SUITE} (~20 s)`);
     await publishDir(dir, async (tmp) => {
       const tar = join(tmp, 'node.tar');
-      const r = await execa('mmdebstrap', ['--variant=extract', '--architectures=arm64', '--include=nodejs', SUITE, tar], { all: true, reject: false });
+      // the version chosen (Debian's), not whatever apt in mmdebstrap would prefer
+      const include = `nodejs=${pkgs[0]!.replace(/^[^=]*=/, '')}`;
+      const r = await execa('mmdebstrap', ['--variant=extract', `--architectures=${ARCH[arch].deb}`, `--include=${include}`, SUITE, tar], { all: true, reject: false });
       if (r.exitCode !== 0) throw new Error(`mmdebstrap failed:\n${r.all}`);
       mkdirSync(join(tmp, 'root'));
       await execa('tar', ['-xf', tar, '-C', join(tmp, 'root'), '--exclude=./dev']);
       rmSync(tar);
       const before = treeBytes(join(tmp, 'root'));
-      prune(join(tmp, 'root'));
+      prune(join(tmp, 'root'), arch);
       const after = treeBytes(join(tmp, 'root'));
       writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ packages: pkgs, before, after }, null, 2));
       progress('image', `Node.js tree: ${mib(before)} MiB extracted, ${mib(after)} MiB after pruning`);
@@ -176,23 +204,22 @@ async function nodeTree(pkgs: string[]): Promise<{ root: string; key: string }> 
 
 const mib = (n: number) => (n / 1048576).toFixed(1);
 
-/** The CPU the guest runs (qemu.ts) and the snapshot is built for. */
-const GUEST_CPU = 'cortex-a57';
-
 /**
- * Node's start-up snapshot for this Node tree (src/agent/snapshot.ts), built by the arm64 Node
+ * Node's start-up snapshot for this Node tree (src/agent/snapshot.ts), built by the guest's Node
  * itself under qemu-user (-L: its libraries and /usr/share/nodejs come from the tree).
  */
-async function nodeSnapshot(node: { root: string; key: string }): Promise<Buffer> {
+async function nodeSnapshot(node: { root: string; key: string }, arch: Arch): Promise<Buffer> {
   const entry = await bundleSnapshotEntry();
-  const key = hashOf(['node-snapshot-v1', node.key, GUEST_CPU, readFileSync(entry)]).slice(0, 24);
+  const cpu = arch === 'arm64' ? ['-cpu', ARM64_CPU] : [];
+  const key = hashOf(['node-snapshot-v1', node.key, ...cpu, readFileSync(entry)]).slice(0, 24);
   const dir = join(cacheDir('guest-node'), node.key, 'snapshots');
   const blob = join(dir, `${key}.blob`);
   if (!existsSync(blob)) {
     progress('image', "building Node's start-up snapshot under qemu-user (~5 s)");
     mkdirSync(dir, { recursive: true });
-    const r = await execa('qemu-aarch64-static', ['-L', node.root, '-cpu', GUEST_CPU, join(node.root, 'usr', 'bin', 'node'), '--snapshot-blob', `${blob}.tmp`, '--build-snapshot', entry], { all: true, reject: false });
-    if (r.exitCode !== 0) throw new Error(`node --build-snapshot under qemu-aarch64-static failed (exit ${r.exitCode}):\n${r.all}`);
+    const user = ARCH[arch].qemuUser;
+    const r = await execa(user, ['-L', node.root, ...cpu, join(node.root, 'usr', 'bin', 'node'), '--snapshot-blob', `${blob}.tmp`, '--build-snapshot', entry], { all: true, reject: false });
+    if (r.exitCode !== 0) throw new Error(`node --build-snapshot under ${user} failed (exit ${r.exitCode}):\n${r.all}`);
     renameSync(`${blob}.tmp`, blob);
   }
   return readFileSync(blob);
@@ -213,33 +240,44 @@ export function treeEntries(root: string, rel = ''): CpioEntry[] {
   return out;
 }
 
-/** Debian's static busybox for arm64. */
-export async function arm64Busybox(): Promise<string> {
+/** Debian's static busybox for arch. */
+export async function guestBusybox(arch: Arch): Promise<string> {
   await ensureTools(['image']);
-  return busybox((await aptVersions()).busybox);
+  return busybox((await aptVersions(arch)).busybox, arch);
 }
 
-/** Debian's Node.js for arm64 with its libraries: the extract's root, its key and its packages. */
-export async function arm64Node(): Promise<{ root: string; key: string; packages: string[] }> {
+/** Debian's Node.js for arch with its libraries: the extract's root, its key and its packages. */
+export async function guestNode(arch: Arch): Promise<{ root: string; key: string; packages: string[] }> {
   await ensureTools(['image']);
-  const apt = await aptVersions();
-  return { ...(await nodeTree(apt.node)), packages: apt.node };
+  const apt = await aptVersions(arch);
+  return { ...(await nodeTree(apt.node, arch)), packages: apt.node };
+}
+
+/** The shim and subject for arch: cross-built for arm64, the host's own build (npm install) for x86_64. */
+async function nativeFor(arch: Arch): Promise<{ shim: string; subject: string }> {
+  if (arch === 'arm64') return crossBuild('arm64');
+  if (process.arch !== 'x64') throw new Error(`guest image: an ${arch} guest takes the host's shim and subject, and this host is ${process.arch}`);
+  const out = join(packageRoot, 'build', 'Release');
+  const built = { shim: join(out, 'reclaim_shim.node'), subject: join(out, 'subject') };
+  for (const f of Object.values(built)) if (!existsSync(f)) throw new Error(`guest image: ${f} is missing: run npm install (node-gyp builds the shim and subject)`);
+  return built;
 }
 
 export async function buildImage(o: ImageOptions): Promise<GuestImage> {
   const t0 = Date.now();
   if (!existsSync(o.agentBundle)) throw new Error(`guest image: agent bundle ${o.agentBundle} not found`);
   await ensureTools(['image']);
-  const apt = await aptVersions();
-  const bb = await busybox(apt.busybox);
-  const node = await nodeTree(apt.node);
-  const cross = await crossBuild('arm64');
-  const shim = readFileSync(cross.shim);
-  const subject = readFileSync(cross.subject);
+  const arch = o.arch ?? 'arm64';
+  const apt = await aptVersions(arch);
+  const bb = await busybox(apt.busybox, arch);
+  const node = await nodeTree(apt.node, arch);
+  const native = await nativeFor(arch);
+  const shim = readFileSync(native.shim);
+  const subject = readFileSync(native.subject);
   const agent = readFileSync(o.agentBundle);
   const init = readFileSync(initScript);
-  const snapshot = await nodeSnapshot(node);
-  const cacheKey = hashOf([FORMAT, apt.busybox, node.key, shim, subject, agent, init, snapshot, APPLETS.join(' ')]).slice(0, 32);
+  const snapshot = await nodeSnapshot(node, arch);
+  const cacheKey = hashOf([FORMAT, arch, apt.busybox, node.key, shim, subject, agent, init, snapshot, APPLETS.join(' ')]).slice(0, 32);
   return cachedImage(cacheKey, t0, async (tmp) => {
     progress('image', 'writing the guest initramfs');
     const entries: CpioEntry[] = [
@@ -268,7 +306,7 @@ export async function buildImage(o: ImageOptions): Promise<GuestImage> {
       seen.add(e.path);
     }
     writeFileSync(join(tmp, 'initramfs.cpio'), cpio(entries));
-    writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ format: FORMAT, busybox: apt.busybox, node: apt.node, agent: o.agentBundle, builtAt: new Date().toISOString() }, null, 2));
+    writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ format: FORMAT, arch, busybox: apt.busybox, node: apt.node, agent: o.agentBundle, builtAt: new Date().toISOString() }, null, 2));
   });
 }
 

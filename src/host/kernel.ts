@@ -1,10 +1,11 @@
-// Builds the arm64 kernel Image: source, patch series, config fragments,
-// out-of-tree build, content-addressed cache.
+// Builds the guest kernel (arm64 Image, x86_64 bzImage): source, patch series,
+// config fragments, out-of-tree build, content-addressed cache.
 //
 //   source tree (Debian's linux-source-6.12, or --kernel-src DIR, never modified)
 //     -> private tree  <cache>/trees/<srcId>-<variant>  (rsync copy + the series; only
 //                                                        files whose content changes are rewritten)
-//     -> build dir     <cache>/build/<srcId>-<variant>-<profile>  (make O=, incremental)
+//     -> build dir     <cache>/build/<srcId>-<variant>-<profile>[-<arch>]  (make O=, incremental;
+//                                                        arm64's has no suffix)
 //     -> Image         <cache>/images/<key>/   (key: source, series, fragments, profile, toolchain)
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { packageRoot } from '../native.js';
 import { cacheDir, hashOf, publishDir, withLock } from './cache.js';
 import { ensureTools } from './doctor.js';
 import { progress } from './log.js';
+import { ARCH, type Arch } from './arch.js';
 
 export type Profile = 'default' | 'debug';
 
@@ -25,10 +27,14 @@ export interface KernelOptions {
   /** Patches applied after the series, e.g. a mutant; they share the series' tree and build dir. */
   extraPatches?: string[];
   profile?: Profile;
+  /** default arm64 */
+  arch?: Arch;
 }
 
 export interface KernelBuild {
+  /** Image (arm64) or bzImage (x86_64) */
   image: string;
+  arch: Arch;
   cacheKey: string;
   cached: boolean;
   seconds: number;
@@ -39,7 +45,6 @@ export const defaultPatches = join(packageRoot, 'qemu', 'patches', 'linux-6.12')
 const fragmentDir = join(packageRoot, 'qemu', 'kernel');
 const DEBIAN_PKG = 'linux-source-6.12';
 const DEBIAN_TARBALL = '/usr/src/linux-source-6.12.tar.xz';
-const CROSS = 'aarch64-linux-gnu-';
 
 export interface Source {
   /** names the private tree and build dirs */
@@ -206,8 +211,8 @@ export async function syncTree(src: Source, series: Series, tree: string): Promi
 
 // ---- config ----
 
-export function fragmentsFor(series: Series, profile: Profile): string[] {
-  const names = ['base.config'];
+export function fragmentsFor(series: Series, profile: Profile, arch: Arch = 'arm64'): string[] {
+  const names = ['base.config', ARCH[arch].fragment];
   if (series.name !== 'none') names.push('reclaim.config');
   if (profile === 'debug') names.push('debug.config');
   return names.map((n) => join(fragmentDir, n));
@@ -240,9 +245,10 @@ export function droppedSymbols(want: Map<string, string>, dotConfig: string): st
 
 // ---- make ----
 
-async function makeArgs(tree: string, out: string): Promise<string[]> {
+async function makeArgs(tree: string, out: string, arch: Arch): Promise<string[]> {
+  const { makeArch, cross } = ARCH[arch];
   const ccache = (await execa('ccache', ['--version'], { reject: false })).exitCode === 0;
-  return ['-C', tree, `O=${out}`, 'ARCH=arm64', `CROSS_COMPILE=${CROSS}`, ...(ccache ? [`CC=ccache ${CROSS}gcc`] : [])];
+  return ['-C', tree, `O=${out}`, `ARCH=${makeArch}`, ...(cross ? [`CROSS_COMPILE=${cross}`] : []), ...(ccache ? [`CC=ccache ${cross}gcc`] : [])];
 }
 
 async function make(args: string[], log: string, phase: string): Promise<void> {
@@ -272,10 +278,10 @@ async function make(args: string[], log: string, phase: string): Promise<void> {
   if (phase === 'build') progress('kernel', `build: ${compiled} compiled`);
 }
 
-async function configure(tree: string, fragments: string[], build: string): Promise<void> {
+async function configure(tree: string, fragments: string[], build: string, arch: Arch): Promise<void> {
   const cfg = `${build}.config-gen`;
   mkdirSync(cfg, { recursive: true });
-  const args = await makeArgs(tree, cfg);
+  const args = await makeArgs(tree, cfg, arch);
   progress('kernel', `config: tinyconfig + ${fragments.map((f) => relative(packageRoot, f)).join(' + ')}`);
   await make([...args, 'tinyconfig'], join(cfg, 'config.log'), 'tinyconfig');
   await execa(join(tree, 'scripts', 'kconfig', 'merge_config.sh'), ['-m', '-O', cfg, join(cfg, '.config'), ...fragments], { all: true });
@@ -292,42 +298,46 @@ async function configure(tree: string, fragments: string[], build: string): Prom
 export async function buildKernel(o: KernelOptions = {}): Promise<KernelBuild> {
   const t0 = Date.now();
   const profile = o.profile ?? 'default';
+  const arch = o.arch ?? 'arm64';
+  const { cross, target, built } = ARCH[arch];
   const src = await kernelSource(o.kernelSrc);
   const series = withExtra(readSeries(o.patches ?? defaultPatches), o.extraPatches ?? []);
-  const fragments = fragmentsFor(series, profile);
+  const fragments = fragmentsFor(series, profile, arch);
   await ensureTools(['kernel']);
-  const toolchain = (await execa(`${CROSS}gcc`, ['--version'])).stdout.split('\n')[0];
-  const cacheKey = hashOf(['kernel-v1', src.identity, series.hash, ...fragments.flatMap((f) => [f.split('/').pop()!, readFileSync(f)]), profile, toolchain]).slice(0, 32);
+  const toolchain = (await execa(`${cross}gcc`, ['--version'])).stdout.split('\n')[0];
+  const cacheKey = hashOf(['kernel-v1', src.identity, series.hash, ...fragments.flatMap((f) => [f.split('/').pop()!, readFileSync(f)]), profile, toolchain, ...(arch === 'arm64' ? [] : [arch])]).slice(0, 32);
   const entry = join(cacheDir('images'), cacheKey);
+  const image = join(entry, target);
   const result = (cached: boolean): KernelBuild => ({
-    image: join(entry, 'Image'),
+    image,
+    arch,
     cacheKey,
     cached,
     seconds: (Date.now() - t0) / 1000,
     config: join(entry, 'config'),
   });
-  if (existsSync(join(entry, 'Image'))) return result(true);
+  if (existsSync(image)) return result(true);
 
   return withLock(`kernel-${src.id}`, async () => {
-    if (existsSync(join(entry, 'Image'))) return result(true);
+    if (existsSync(image)) return result(true);
     // Patched and vanilla builds keep separate trees and build dirs, so switching
     // between them never invalidates the other; mutants share the patched ones.
     const variant = series.name === 'none' ? 'vanilla' : 'patched';
     const tree = join(cacheDir('trees'), `${src.id}-${variant}`);
-    const build = cacheDir('build', `${src.id}-${variant}-${profile}`);
+    const build = cacheDir('build', `${src.id}-${variant}-${profile}${arch === 'arm64' ? '' : `-${arch}`}`);
     await syncTree(src, series, tree);
-    await configure(tree, fragments, build);
-    progress('kernel', `build: make -j${cpus().length} Image in ${build}`);
+    await configure(tree, fragments, build, arch);
+    progress('kernel', `build: make -j${cpus().length} ${target} (${arch}) in ${build}`);
     const log = join(build, 'build.log');
-    await make([...(await makeArgs(tree, build)), `-j${cpus().length}`, 'Image'], log, 'build');
+    await make([...(await makeArgs(tree, build, arch)), `-j${cpus().length}`, target], log, 'build');
     await publishDir(entry, async (tmp) => {
-      copyFileSync(join(build, 'arch', 'arm64', 'boot', 'Image'), join(tmp, 'Image'));
+      copyFileSync(join(build, built), join(tmp, target));
       copyFileSync(join(build, '.config'), join(tmp, 'config'));
       copyFileSync(log, join(tmp, 'build.log'));
-      writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ source: src.identity, series: series.name, patches: series.patches.map((p) => p.split('/').pop()), profile, toolchain, builtAt: new Date().toISOString() }, null, 2));
+      writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ arch, source: src.identity, series: series.name, patches: series.patches.map((p) => p.split('/').pop()), profile, toolchain, builtAt: new Date().toISOString() }, null, 2));
     });
     const r = result(false);
-    progress('kernel', `Image ${(statSync(r.image).size / 1048576).toFixed(1)} MiB in ${r.seconds.toFixed(0)} s: ${r.image}`);
+    progress('kernel', `${target} ${(statSync(r.image).size / 1048576).toFixed(1)} MiB in ${r.seconds.toFixed(0)} s: ${r.image}`);
     return r;
   });
 }

@@ -71,7 +71,7 @@ export async function runMutants(o: MutantOptions): Promise<number> {
     const r: MutantResult = { ...m, verdict: 'error', killedBy: [], buildSeconds: 0, runSeconds: 0 };
     const b0 = Date.now();
     try {
-      const kb = await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches, extraPatches: [m.file] });
+      const kb = await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches, extraPatches: [m.file], arch: o.arch });
       r.buildSeconds = (Date.now() - b0) / 1000;
       progress('mutants', `${m.name}: kernel ${kb.cached ? 'cached' : `built in ${r.buildSeconds.toFixed(0)} s`}`);
     } catch (e) {

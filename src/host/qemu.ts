@@ -1,9 +1,14 @@
-// Boots an arm64 kernel in qemu-system-aarch64 under TCG, with the console in
-// a log file that is watched for kernel crashes.
-import { closeSync, createWriteStream, openSync, readSync, statSync } from 'node:fs';
+// Boots the guest kernel in QEMU (arm64 under TCG; x86_64 under KVM where it
+// can), with the console in a log file that is watched for kernel crashes.
+import { closeSync, createWriteStream, existsSync, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync, constants as zlib } from 'node:zlib';
 import { execa } from 'execa';
 import type { Crash } from '../suite/channel.js';
+import { ARCH, kvmProblem, machineArgs, type Accel, type AccelChoice, type Arch } from './arch.js';
+import { cacheDir, hashOf } from './cache.js';
+import { onPath } from './doctor.js';
 
 export interface BootOptions {
   kernel: string;
@@ -15,6 +20,10 @@ export interface BootOptions {
   /** console output goes here, in full */
   consoleLog: string;
   timeoutMs: number;
+  /** default arm64 */
+  arch?: Arch;
+  /** default: KVM for an x86_64 guest where /dev/kvm works, TCG otherwise */
+  accel?: Accel;
   /** QEMU -cpu model */
   cpu?: string;
   /** unix socket QEMU serves the agent's virtio-serial port on */
@@ -41,7 +50,7 @@ export interface BootResult {
 
 const CRASHES: Array<[string, RegExp]> = [
   ['panic', /Kernel panic - not syncing/],
-  ['oops', /Internal error: Oops|Unable to handle kernel/],
+  ['oops', /Internal error: Oops|Unable to handle kernel|\bOops: |general protection fault/],
   ['kasan', /BUG: KASAN/],
   ['soft lockup', /BUG: soft lockup|rcu_sched self-detected stall|rcu: INFO: rcu_sched detected stalls/],
   ['bug', /kernel BUG at|BUG: /],
@@ -72,8 +81,8 @@ export function head(path: string, n: number): Buffer {
 
 const ARM64_MAGIC = 0x644d5241; // "ARM\x64" at offset 0x38 (Documentation/arch/arm64/booting.rst)
 
-/** What is wrong with a file as an arm64 kernel for QEMU's -kernel, or undefined. */
-export function kernelImageProblem(path: string): string | undefined {
+/** What is wrong with a file as the arch's kernel for QEMU's -kernel, or undefined. */
+export function kernelImageProblem(path: string, arch: Arch = 'arm64'): string | undefined {
   let st;
   try {
     st = statSync(path);
@@ -87,6 +96,7 @@ export function kernelImageProblem(path: string): string | undefined {
   } catch (e) {
     return `cannot read it (${(e as NodeJS.ErrnoException).code})`;
   }
+  if (arch === 'x86_64') return bzImageProblem(h);
   if (h[0] === 0x1f && h[1] === 0x8b) {
     let inner: Buffer;
     try {
@@ -100,6 +110,15 @@ export function kernelImageProblem(path: string): string | undefined {
   return imageProblem(h);
 }
 
+/** The x86 boot protocol's header: "HdrS" at 0x202 (Documentation/arch/x86/boot.rst). */
+function bzImageProblem(h: Buffer): string | undefined {
+  if (h.length >= 0x206 && h.toString('latin1', 0x202, 0x206) === 'HdrS') return undefined;
+  const not = 'not an x86 bzImage (no "HdrS" at offset 0x202)';
+  if (h.length >= 64 && h.readUInt32LE(0x38) === ARM64_MAGIC) return `${not}: an arm64 Image (drop --arch x86_64)`;
+  if (h.length >= 20 && h.readUInt32BE(0) === 0x7f454c46) return `${not}: an ELF file (vmlinux?); QEMU boots arch/x86/boot/bzImage`;
+  return not;
+}
+
 function imageProblem(h: Buffer): string | undefined {
   if (h.length >= 64 && h.readUInt32LE(0x38) === ARM64_MAGIC) {
     if (h.readBigUInt64LE(0x30) & 1n) return 'a big-endian arm64 Image; the guest is little-endian';
@@ -110,21 +129,64 @@ function imageProblem(h: Buffer): string | undefined {
     const machine = h[5] === 2 ? h.readUInt16BE(18) : h.readUInt16LE(18);
     return machine === 183 ? `${not}: an arm64 ELF (vmlinux?); QEMU boots arch/arm64/boot/Image` : `${not}: an ELF file for machine ${machine}`;
   }
-  if (h.length >= 0x206 && h.toString('latin1', 0x202, 0x206) === 'HdrS') return `${not}: an x86 bzImage`;
+  if (h.length >= 0x206 && h.toString('latin1', 0x202, 0x206) === 'HdrS') return `${not}: an x86 bzImage (run with --arch x86_64)`;
   if (h.length >= 8 && h.toString('latin1', 0, 2) === 'MZ' && h.toString('latin1', 4, 8) === 'zimg') {
     return `${not}: an EFI zboot image (CONFIG_EFI_ZBOOT, ${h.toString('latin1', 0x18, 0x20).replace(/\0.*$/, '')}); QEMU boots arch/arm64/boot/Image`;
   }
   return `${not} (no arm64 magic at offset 0x38)`;
 }
 
+/** The accelerator a boot with these options uses: as asked, else TCG (chooseAccel decides KVM). */
+export const accelOf = (o: Pick<BootOptions, 'arch' | 'accel'>): Accel => o.accel ?? 'tcg';
+
+const KVM_PROBE_MS = 5000;
+
+/**
+ * KVM or TCG for this guest. /dev/kvm opening is not enough: a nested hypervisor can run a
+ * BIOS and never the kernel (seen here). So the kernel is booted once under KVM with no
+ * initrd: its banner within 5 s means KVM works. The answer is kept per host kernel, QEMU
+ * and KVM modules.
+ */
+export async function chooseAccel(arch: Arch, kernel: string): Promise<AccelChoice> {
+  const problem = kvmProblem(arch);
+  if (problem) return { accel: 'tcg', why: arch === 'x86_64' ? problem : undefined };
+  const qemu = onPath(ARCH[arch].qemuSystem) ?? ARCH[arch].qemuSystem;
+  const modules = existsSync('/sys/module') ? readdirSync('/sys/module').filter((m) => m.startsWith('kvm')) : [];
+  const memo = join(cacheDir('kvm-probe'), `${hashOf([release(), qemu, String(existsSync(qemu) ? statSync(qemu).mtimeMs : 0), modules.join(',')]).slice(0, 24)}.json`);
+  if (existsSync(memo)) return JSON.parse(readFileSync(memo, 'utf8')) as AccelChoice;
+  const args = [...machineArgs(arch, 'kvm'), '-m', '256', '-nographic', '-nic', 'none', '-no-reboot', '-kernel', kernel, '-append', `console=${ARCH[arch].console} earlyprintk=${ARCH[arch].console} panic=-1 reboot=t`];
+  const t0 = Date.now();
+  const child = execa(qemu, args, { stdin: 'ignore', reject: false, all: true, buffer: false, timeout: KVM_PROBE_MS, forceKillAfterDelay: 1000 });
+  let out = '';
+  const booted = await new Promise<boolean>((resolve) => {
+    child.all!.setEncoding('utf8');
+    child.all!.on('data', (d: string) => {
+      out += d;
+      if (/Linux version /.test(out)) resolve(true);
+    });
+    void child.then(() => resolve(false));
+  });
+  child.kill('SIGKILL');
+  await child;
+  const last = out.split('\n').map((l) => l.trim()).filter((l) => l && !/^\x1b/.test(l)).slice(-1)[0];
+  const choice: AccelChoice = booted
+    ? { accel: 'kvm' }
+    : { accel: 'tcg', why: `/dev/kvm opens, but a KVM guest did not print the kernel's banner in ${((Date.now() - t0) / 1000).toFixed(1)} s${modules.length ? ` (modules: ${modules.join(', ')})` : ''}${last ? `; its last output: ${last.slice(0, 120)}` : ''}` };
+  writeFileSync(`${memo}.tmp`, JSON.stringify(choice));
+  renameSync(`${memo}.tmp`, memo);
+  return choice;
+}
+
 export function qemuArgs(o: BootOptions): string[] {
+  const arch = o.arch ?? 'arm64';
   const agent = o.agentSocket
     ? ['-device', 'virtio-serial-device', '-chardev', `socket,id=agent,path=${o.agentSocket},server=on,wait=off`, '-device', 'virtserialport,chardev=agent,name=reclaim.agent']
     : [];
   const disk = o.scratchDisk ? ['-drive', `file=${o.scratchDisk},if=none,format=raw,id=scratch`, '-device', 'virtio-blk-device,drive=scratch'] : [];
+  // x86_64 has no ACPI here, so no poweroff: the init reboots, a triple fault (reboot=t) that -no-reboot ends.
+  const archAppend = arch === 'x86_64' ? ' reboot=t' : '';
   return [
-    '-M', 'virt',
-    '-cpu', o.cpu ?? 'cortex-a57',
+    ...machineArgs(arch, accelOf(o), o.cpu),
     '-smp', String(o.smp ?? 2),
     '-m', String(o.memMiB ?? 1024),
     '-nographic',
@@ -133,7 +195,7 @@ export function qemuArgs(o: BootOptions): string[] {
     ...(o.name ? ['-name', o.name] : []),
     '-kernel', o.kernel,
     '-initrd', o.initrd,
-    '-append', `console=ttyAMA0 panic=-1 ${o.append ?? ''}`.trim(),
+    '-append', `console=${ARCH[arch].console} panic=-1${archAppend} ${o.append ?? ''}`.trim(),
     ...agent,
     ...disk,
     ...(o.extraArgs ?? []),
@@ -158,7 +220,7 @@ export interface Vm {
 export function startQemu(o: BootOptions): Vm {
   const t0 = Date.now();
   const log = createWriteStream(o.consoleLog);
-  const child = execa('qemu-system-aarch64', qemuArgs(o), { stdin: 'ignore', reject: false, buffer: false, forceKillAfterDelay: 2000 });
+  const child = execa(ARCH[o.arch ?? 'arm64'].qemuSystem, qemuArgs(o), { stdin: 'ignore', reject: false, buffer: false, forceKillAfterDelay: 2000 });
   let text = '';
   let stderr = '';
   let crash: Crash | undefined;
@@ -212,7 +274,7 @@ const lastLines = (text: string, n: number) =>
  * crash report, QEMU's own error, the guest /init's last word, or the
  * kernel's last console lines; then where the console log is.
  */
-export function exitCause(r: Pick<BootResult, 'console' | 'stderr' | 'exitCode' | 'crash'>, consoleLog: string): string {
+export function exitCause(r: Pick<BootResult, 'console' | 'stderr' | 'exitCode' | 'crash'>, consoleLog: string, arch: Arch = 'arm64'): string {
   const where = `console: ${consoleLog}`;
   if (r.crash) return `kernel ${r.crash.kind}:\n${r.crash.excerpt}\n${where}`;
   const qemu = lastLines(r.stderr, 6);
@@ -225,7 +287,7 @@ export function exitCause(r: Pick<BootResult, 'console' | 'stderr' | 'exitCode' 
     const context = /agent exited/.test(lines[k]!) ? lines.slice(Math.max(0, k - 8), k) : [];
     return [...context, lines[k]!, where].join('\n');
   }
-  if (!lines.length) return `the kernel printed nothing on the console (ttyAMA0): is it a kernel for QEMU's arm64 virt machine, with CONFIG_SERIAL_AMBA_PL011_CONSOLE?\n${where}`;
+  if (!lines.length) return `the kernel printed nothing on the console (${ARCH[arch].console}): is it a kernel for ${arch === 'arm64' ? "QEMU's arm64 virt machine, with CONFIG_SERIAL_AMBA_PL011_CONSOLE" : "QEMU's x86_64 microvm, with CONFIG_SERIAL_8250_CONSOLE"}?\n${where}`;
   return `the kernel's last lines:\n${lines.slice(-12).join('\n')}\n${where}`;
 }
 
@@ -236,6 +298,6 @@ export function boot(o: BootOptions): Promise<BootResult> {
 
 /** QEMU with the console on this terminal, for `reclaim-harness shell`. */
 export async function interactive(o: Omit<BootOptions, 'consoleLog' | 'timeoutMs'>): Promise<number> {
-  const r = await execa('qemu-system-aarch64', qemuArgs({ ...o, consoleLog: '', timeoutMs: 0 }), { stdio: 'inherit', reject: false });
+  const r = await execa(ARCH[o.arch ?? 'arm64'].qemuSystem, qemuArgs({ ...o, consoleLog: '', timeoutMs: 0 }), { stdio: 'inherit', reject: false });
   return r.exitCode ?? 1;
 }

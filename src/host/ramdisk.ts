@@ -9,7 +9,7 @@ import { packageRoot } from '../native.js';
 import { cacheDir, hashOf, publishDir, withLock } from './cache.js';
 import { type CpioEntry, cpio } from './cpio.js';
 import { targetBundle } from './bundle.js';
-import { arm64Busybox, treeEntries } from './image.js';
+import { guestBusybox, treeEntries } from './image.js';
 import { progress } from './log.js';
 
 export const ramdiskInit = join(packageRoot, 'qemu', 'guest', 'ramdisk-init');
@@ -23,7 +23,7 @@ export interface Ramdisk {
 
 /** Busybox, the init and its directories, then extra (parents first), as one gzipped cpio. */
 export async function ramdisk(name: string, extra: CpioEntry[], extraKey: string): Promise<Ramdisk> {
-  const bb = readFileSync(await arm64Busybox());
+  const bb = readFileSync(await guestBusybox('arm64'));
   const init = readFileSync(ramdiskInit);
   const key = hashOf(['ramdisk-v1', name, bb, init, extraKey]).slice(0, 24);
   const dir = cacheDir('ramdisks', key);

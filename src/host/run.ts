@@ -10,7 +10,7 @@ import { Guest, GuestError, makeScratchDisk } from './guest.js';
 import type { AgentChannel } from './channel.js';
 import { LocalTarget } from './local.js';
 import { SshTarget, sshName, type SshOptions } from './ssh.js';
-import { interactive } from './qemu.js';
+import { chooseAccel, interactive } from './qemu.js';
 import { progress } from './log.js';
 import { builtFeatures, foldRounds, runSuite, selectScenarios } from '../suite/runner.js';
 import { suite } from '../suite/index.js';
@@ -20,6 +20,7 @@ import { ktapReport } from '../report/ktap.js';
 import { junitReport } from '../report/junit.js';
 import { kcidbReport } from '../report/kcidb.js';
 import type { Depth, Result } from '../suite/types.js';
+import type { Arch, AccelChoice } from './arch.js';
 
 /** What `run --format` prints on stdout at the end; --output gets all of them. */
 export const formats = ['human', 'json', 'ktap', 'junit', 'kcidb'] as const;
@@ -34,6 +35,8 @@ export interface RunOptions {
   patches?: string;
   /** patches after the series (a mutant) */
   extraPatches?: string[];
+  /** the guest's architecture; default arm64 */
+  arch?: Arch;
   /** no per-result lines and no report on stdout (the files are still written) */
   quiet?: boolean;
   filter?: string;
@@ -53,12 +56,12 @@ export interface RunOptions {
 }
 
 /** The kernel (given, or built and cached) and the guest image, with the kernel's modules if it has them. */
-export async function prepare(o: Pick<RunOptions, 'kernel' | 'modules' | 'kernelSrc' | 'patches' | 'extraPatches'> & { swap?: RunOptions['swap'] }) {
+export async function prepare(o: Pick<RunOptions, 'kernel' | 'modules' | 'kernelSrc' | 'patches' | 'extraPatches' | 'arch'> & { swap?: RunOptions['swap'] }) {
   let kernel: Partial<KernelBuild> & { image: string };
   if (o.kernel) kernel = { image: o.kernel.endsWith('.deb') ? await debKernel(resolve(o.kernel)) : resolve(o.kernel) };
-  else kernel = await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches, extraPatches: o.extraPatches });
+  else kernel = await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches, extraPatches: o.extraPatches, arch: o.arch });
   progress('run', `kernel ${kernel.image}${kernel.cached ? ' (cached)' : ''}`);
-  let image = await buildImage({ agentBundle: await bundleAgent() });
+  let image = await buildImage({ agentBundle: await bundleAgent(), arch: o.arch });
   const modules = o.modules ?? (o.kernel?.endsWith('.deb') ? o.kernel : undefined);
   if (modules) {
     const release = imageRelease(kernel.image);
@@ -69,13 +72,13 @@ export async function prepare(o: Pick<RunOptions, 'kernel' | 'modules' | 'kernel
 }
 
 /** `reclaim-harness shell`: the same guest, with a shell on this terminal. */
-export async function shell(o: Pick<RunOptions, 'kernel' | 'modules' | 'kernelSrc' | 'patches' | 'memMiB' | 'smp' | 'swap'>): Promise<number> {
+export async function shell(o: Pick<RunOptions, 'kernel' | 'modules' | 'kernelSrc' | 'patches' | 'memMiB' | 'smp' | 'swap' | 'arch'>): Promise<number> {
   const { kernel, image } = await prepare(o);
   const tmp = mkdtempSync(join(tmpdir(), 'reclaim-shell-'));
   try {
     const disk = await makeScratchDisk(join(tmp, 'scratch.img'), 128);
     process.stderr.write('reclaim-harness: guest shell on this terminal; `poweroff -f` or Ctrl-A X ends it\n');
-    return await interactive({ kernel: kernel.image, initrd: image.initrd, memMiB: o.memMiB, smp: o.smp, scratchDisk: disk, append: `reclaim.swap=${o.swap} reclaim.mode=shell` });
+    return await interactive({ arch: o.arch, accel: (await chooseAccel(o.arch ?? 'arm64', kernel.image)).accel, kernel: kernel.image, initrd: image.initrd, memMiB: o.memMiB, smp: o.smp, scratchDisk: disk, append: `reclaim.swap=${o.swap} reclaim.mode=shell` });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -108,7 +111,9 @@ export async function run(o: RunOptions): Promise<number> {
     startedAt: new Date().toISOString(),
     target: ssh
       ? { kind: 'ssh', address: sshName(ssh.address), console: false, note: "the board's console is not visible over ssh: a kernel crash shows only as a lost connection" }
-      : { kind: local ? 'local' : 'qemu', console: !local },
+      : local
+        ? { kind: 'local', console: false }
+        : { kind: 'qemu', console: true, arch: o.arch ?? 'arm64' },
     features: {},
     results,
     summary: summarize(results),
@@ -135,13 +140,18 @@ export async function run(o: RunOptions): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    if (!running) progress('run', `booting (${o.smp} CPUs, ${o.memMiB} MiB, swap ${o.swap === 'none' ? 'none' : `${o.swap} MiB`}); console: ${join(outDir, 'console.log')}`);
+    let accel: AccelChoice | undefined;
+    if (!running) {
+      accel = await chooseAccel(o.arch ?? 'arm64', kernel.image);
+      Object.assign(report.target!, { accel: accel.accel, ...(accel.why ? { note: `TCG, not KVM: ${accel.why}` } : {}) });
+    }
+    if (accel) progress('run', `booting ${o.arch ?? 'arm64'} under ${accel.accel.toUpperCase()}${accel.why ? ` (not KVM: ${accel.why})` : ''} (${o.smp} CPUs, ${o.memMiB} MiB, swap ${o.swap === 'none' ? 'none' : `${o.swap} MiB`}); console: ${join(outDir, 'console.log')}`);
     try {
       guest = local
         ? await LocalTarget.start({ outDir, swap: o.swap, timeoutMs: o.timeoutMs })
         : ssh
           ? await SshTarget.start({ ...ssh, outDir, swap: o.swap, timeoutMs: o.timeoutMs })
-          : await Guest.start({ kernel: kernel.image, initrd: image!.initrd, outDir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
+          : await Guest.start({ arch: o.arch, accel: accel!.accel, kernel: kernel.image, initrd: image!.initrd, outDir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
     } catch (e) {
       if (!(e instanceof GuestError)) throw e;
       // The reports still say so: a dashboard shows the boot as an ERROR.

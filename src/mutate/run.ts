@@ -11,6 +11,7 @@ import { Guest } from '../host/guest.js';
 import { killers } from '../host/mutants.js';
 import { progress } from '../host/log.js';
 import { prepare } from '../host/run.js';
+import type { Arch } from '../host/arch.js';
 import { builtFeatures, runSuite } from '../suite/runner.js';
 import { suite } from '../suite/index.js';
 import type { Result, Scenario } from '../suite/types.js';
@@ -30,6 +31,8 @@ export interface MutateOptions {
   only?: string;
   /** exit 1 below this score (percent) */
   minScore: number;
+  /** the guest's architecture; default arm64 */
+  arch?: Arch;
   memMiB: number;
   smp: number;
   swap: number | 'none';
@@ -120,7 +123,7 @@ async function generateAndBuild(o: MutateOptions): Promise<{ files: FileMutants[
       writeFileSync(patch, text);
       progress('mutate', `${count} mutants in ${files.filter((f) => f.mutants.length).length} files; building them into one kernel`);
       try {
-        return { files, kernel: await buildKernel({ kernelSrc: o.kernelSrc, patches: seriesDir, extraPatches: [patch] }), seriesDir };
+        return { files, kernel: await buildKernel({ kernelSrc: o.kernelSrc, patches: seriesDir, extraPatches: [patch], arch: o.arch }), seriesDir };
       } catch (e) {
         const msg = (e as Error).message;
         const log = /full log: (\S+)/.exec(msg)?.[1];
@@ -173,12 +176,12 @@ export async function runMutate(o: MutateOptions): Promise<number> {
   const report = { series: seriesDir, kernel: kernel.image, generated: all.length, results, coverage: {} as Record<string, number[]>, timings: { buildSeconds, coverageSeconds: 0, mutantSeconds: 0, seconds: 0 }, baseline: [] as Result[], after: [] as Result[] };
   const save = () => writeFileSync(join(outDir, 'mutate.json'), JSON.stringify(report, null, 2) + '\n');
 
-  const { image } = await prepare({ kernel: kernel.image });
+  const { image } = await prepare({ kernel: kernel.image, arch: o.arch });
   let boots = 0;
   const boot = async () => {
     const dir = join(outDir, `boot-${++boots}`);
     mkdirSync(dir, { recursive: true });
-    return Guest.start({ kernel: kernel.image, initrd: image.initrd, outDir: dir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
+    return Guest.start({ arch: o.arch, kernel: kernel.image, initrd: image.initrd, outDir: dir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
   };
   let guest = await boot();
   const write = (path: string, text: string) => guest.request('write', { path, text });

@@ -1,7 +1,7 @@
 // The human report: one line per result, a table per group, each failure
 // explained finding by finding, and the timings. Fits a 100-column terminal.
 import type { Finding, Result } from '../suite/types.js';
-import { byGroup, type RunReport } from './json.js';
+import { byGroup, targetLine, type RunReport } from './json.js';
 
 const MARK: Record<Result['status'], string> = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', error: 'ERROR' };
 const WIDTH = 100;
@@ -94,6 +94,7 @@ export function humanReport(rep: RunReport): string {
   const out: string[] = [];
   if (rep.kernel.release) out.push(`kernel ${rep.kernel.release} (${rep.kernel.image ?? 'image ?'}), features: ${Object.entries(rep.features.interfaces ?? {}).map(([k, v]) => `${k}=${v ? 'yes' : 'no'}`).join(' ')}, swap ${rep.features.swap?.totalKb ?? 0} kB`);
   else out.push(`kernel ${rep.kernel.image ?? 'image ?'}: no agent came up`);
+  if (rep.target) out.push(`target: ${targetLine(rep.target)}`);
   if (rep.target?.note) out.push(`note: ${rep.target.note}`);
   for (const r of rep.results) out.push(...wrappedResultLine(r));
   out.push('', ...groupTable(rep));

@@ -19,8 +19,8 @@ export interface RunReport {
   };
   /** when the run started (ISO 8601) */
   startedAt?: string;
-  /** where the agent ran; console: whether a kernel crash could be seen */
-  target?: { kind: 'qemu' | 'local' | 'ssh' | 'on-target'; address?: string; console: boolean; note?: string };
+  /** where the agent ran; console: whether a kernel crash could be seen; qemu: the guest's arch and accelerator */
+  target?: { kind: 'qemu' | 'local' | 'ssh' | 'on-target'; address?: string; console: boolean; note?: string; arch?: string; accel?: 'kvm' | 'tcg' };
   features: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   results: Result[];
   summary: { pass: number; fail: number; skip: number; error: number };
@@ -28,6 +28,12 @@ export interface RunReport {
   interrupted?: string;
   /** run --repeat: results are each scenario's worst verdict over the rounds */
   repeat?: { rounds: number; of: number; changed: VerdictChange[]; /** scenario runs that needed another try to reach a precondition */ retried: number };
+}
+
+/** "qemu x86_64 under KVM", "ssh board.lab", "local". */
+export function targetLine(t: NonNullable<RunReport['target']>): string {
+  if (t.kind === 'qemu') return `qemu ${t.arch ?? 'arm64'} under ${(t.accel ?? 'tcg').toUpperCase()}`;
+  return t.address ? `${t.kind} ${t.address}` : t.kind;
 }
 
 export function summarize(results: readonly Result[]): RunReport['summary'] {

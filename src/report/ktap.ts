@@ -4,7 +4,7 @@
 // Read back by the kernel's own tools/testing/kunit/kunit_parser.py in the tests.
 import type { Result } from '../suite/types.js';
 import { findingFields, oneLine } from './human.js';
-import { byGroup, summarize, type RunReport } from './json.js';
+import { byGroup, summarize, targetLine, type RunReport } from './json.js';
 
 /** A test name for a result line: no '#' (it starts a directive), no control characters. */
 export function ktapName(s: string): string {
@@ -42,6 +42,7 @@ export function ktapReport(rep: RunReport): string {
   if (rep.kernel.release || rep.kernel.image) {
     out.push(`# reclaim-harness: kernel ${oneLine(rep.kernel.release ?? '?')} (${oneLine(rep.kernel.image ?? 'image ?')})`);
   }
+  if (rep.target) out.push(`# reclaim-harness: target ${targetLine(rep.target)}`);
   if (rep.target?.note) out.push(`# reclaim-harness: ${oneLine(rep.target.note)}`);
   const sub = '  ';
   groups.forEach(([group, results], gi) => {
