@@ -1,7 +1,7 @@
 // A failing trace as a standalone C program for a kernel maintainer: no Node,
 // no agent. It replays the steps with forked worker processes, then checks
 // what the model allowed at the failing step; exit 1 when the bug shows.
-// Build: aarch64-linux-gnu-gcc -static -O2 -o repro repro.c
+// Build: aarch64-linux-gnu-gcc (arm64 guest) or gcc (x86_64) -static -O2 -o repro repro.c
 import { apply, type Ret } from '../model/apply.js';
 import { predict } from '../model/predict.js';
 import { initialState, type Kind, type State, type Step } from '../model/state.js';
@@ -108,7 +108,7 @@ ${body.join('\n')}
 
 /** The worker protocol and checks every reproducer shares. */
 const RUNTIME = String.raw`// reclaim-harness reproducer: @TITLE@
-// Build: aarch64-linux-gnu-gcc -static -O2 -o repro repro.c
+// Build: aarch64-linux-gnu-gcc (arm64 guest) or gcc (x86_64) -static -O2 -o repro repro.c
 // Run as root: ./repro [DIR for file mappings, default /mnt/scratch or /tmp]
 // Exit 1: the bug showed; 0: every check held; 2: the set-up failed.
 #define _GNU_SOURCE
