@@ -6,7 +6,7 @@
 //   node agent.cjs --worker        serve one parent on stdin/stdout (operations as another uid)
 //
 // The first line to the host is {"ready":true,"features":…}.
-import { createReadStream, openSync, writeSync } from 'node:fs';
+import { createReadStream, existsSync, openSync, writeSync } from 'node:fs';
 import { exitNow, features, serve, stage, target, unstage } from './ops.js';
 
 const arg = process.argv[2];
@@ -32,6 +32,9 @@ if (arg === '--worker') {
   serve(process.stdin, toStdout, end);
   toStdout(JSON.stringify({ ready: true, features: features() }));
 } else if (arg) {
+  // The init sets up swap and the scratch disk while Node starts; the features need both.
+  const staged = process.env.RECLAIM_STAGED;
+  if (staged) waitFor(() => existsSync(staged), 60_000, `the init's swap and scratch set-up (${staged})`);
   const fd = openSync(arg, 'r+');
   const send = (l: string) => writeSync(fd, l + '\n');
   serve(createReadStream('', { fd, autoClose: false }), send, exitNow);
@@ -39,4 +42,15 @@ if (arg === '--worker') {
 } else {
   process.stderr.write('usage: agent.cjs /dev/vportNpM | --stdio | --worker\n');
   process.exit(2);
+}
+
+/** Blocks until cond() holds, polling every 2 ms; after ms, says what it waited for and exits. */
+function waitFor(cond: () => boolean, ms: number, what: string): void {
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (const until = Date.now() + ms; !cond(); Atomics.wait(nap, 0, 0, 2)) {
+    if (Date.now() > until) {
+      process.stderr.write(`reclaim-agent: waited ${ms} ms for ${what}\n`);
+      process.exit(4);
+    }
+  }
 }

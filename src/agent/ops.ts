@@ -107,8 +107,8 @@ export function features() {
     ksm: has('/sys/kernel/mm/ksm/run'),
     ksmSharing: Number(text('/sys/kernel/mm/ksm/pages_sharing') ?? 0),
     memTotalKb: meminfo.MemTotal,
-    /** where the start-up went: the machine's uptime and Node's own, in seconds, now */
-    uptime: { system: Number((text('/proc/uptime') ?? '0').split(' ')[0]), node: +process.uptime().toFixed(3) },
+    /** where the start-up went, in seconds: the machine's uptime and Node's own now, the uptime when the init had set up swap and scratch */
+    uptime: { system: Number((text('/proc/uptime') ?? '0').split(' ')[0]), node: +process.uptime().toFixed(3), ...(process.env.RECLAIM_STAGED ? { staged: Number(text(process.env.RECLAIM_STAGED)) } : {}) },
   };
 }
 

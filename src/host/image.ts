@@ -167,6 +167,19 @@ function* files(dir: string): Generator<string> {
 
 const treeBytes = (dir: string) => [...files(dir)].reduce((n, f) => n + statSync(f).size, 0);
 
+/** qemu/guest/icudata-stub.c: built in place of libicudata (31 MB) */
+const ICU_STUB = join(packageRoot, 'qemu', 'guest', 'icudata-stub.c');
+
+/** Replaces ICU's data library (libicudata.so.N.M, symbol icudtN_dat) with the stub. */
+async function stubIcuData(root: string, arch: Arch): Promise<void> {
+  const dir = join(root, 'usr', 'lib', ARCH[arch].triplet);
+  const lib = readdirSync(dir).find((f) => /^libicudata\.so\.\d+\.\d+$/.test(f));
+  if (!lib) throw new Error(`guest image: no libicudata.so.N.M in ${dir}`);
+  const major = /\.so\.(\d+)\./.exec(lib)![1];
+  const r = await execa(`${ARCH[arch].cross}gcc`, ['-shared', '-fPIC', '-nostdlib', '-s', `-DICU_DATA_SYMBOL=icudt${major}_dat`, `-Wl,-soname,libicudata.so.${major}`, '-o', join(dir, lib), ICU_STUB], { all: true, reject: false });
+  if (r.exitCode !== 0) throw new Error(`guest image: building ${ICU_STUB} failed:\n${r.all}`);
+}
+
 function prune(root: string, arch: Arch): void {
   for (const p of PRUNE) rmSync(join(root, p.replace('TRIPLET', ARCH[arch].triplet)), { recursive: true, force: true });
   for (const f of files(join(root, 'usr', 'share', 'nodejs'))) {
@@ -176,7 +189,7 @@ function prune(root: string, arch: Arch): void {
 
 /** Node.js for the guest and its libraries, extracted by mmdebstrap and pruned. */
 async function nodeTree(pkgs: string[], arch: Arch): Promise<{ root: string; key: string }> {
-  const key = hashOf(['node-extract-v1', SUITE, ...pkgs, PRUNE.join('\n').replaceAll('TRIPLET', ARCH[arch].triplet), String(PRUNE_NODE_MODULE_FILES)]).slice(0, 24);
+  const key = hashOf(['node-extract-v1', SUITE, ...pkgs, PRUNE.join('\n').replaceAll('TRIPLET', ARCH[arch].triplet), String(PRUNE_NODE_MODULE_FILES), readFileSync(ICU_STUB)]).slice(0, 24);
   const dir = join(cacheDir('guest-node'), key);
   const root = join(dir, 'root');
   if (existsSync(join(root, 'usr', 'bin', 'node'))) return { root, key };
@@ -194,6 +207,7 @@ async function nodeTree(pkgs: string[], arch: Arch): Promise<{ root: string; key
       rmSync(tar);
       const before = treeBytes(join(tmp, 'root'));
       prune(join(tmp, 'root'), arch);
+      await stubIcuData(join(tmp, 'root'), arch);
       const after = treeBytes(join(tmp, 'root'));
       writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ packages: pkgs, before, after }, null, 2));
       progress('image', `Node.js tree: ${mib(before)} MiB extracted, ${mib(after)} MiB after pruning`);
