@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { droppedSymbols, readSeries, requestedSymbols, syncTree } from '../src/host/kernel.js';
+import { defaultPatches, droppedSymbols, readSeries, requestedSymbols, seriesInTree, syncTree } from '../src/host/kernel.js';
 
 function scratch(t: { after(fn: () => void): void }): string {
   const d = mkdtempSync(join(tmpdir(), 'reclaim-tree-'));
@@ -80,4 +80,20 @@ test('config check names every requested symbol that olddefconfig dropped', (t) 
   writeFileSync(final, 'CONFIG_A=y\nCONFIG_B=y\nCONFIG_C="x"\n# CONFIG_E is not set\n');
   assert.deepEqual([...requestedSymbols([frag])], [['CONFIG_A', 'y'], ['CONFIG_B', 'n'], ['CONFIG_C', '"x"'], ['CONFIG_D', 'y'], ['CONFIG_E', 'n']]);
   assert.deepEqual(droppedSymbols(requestedSymbols([frag]), final), ['CONFIG_B: wanted n, got y', 'CONFIG_D: wanted y, got absent']);
+});
+
+test('seriesInTree: a tree whose Kconfig already defines the series symbols is built as it is', (t) => {
+  const root = scratch(t);
+  const src = join(root, 'src');
+  mkdirSync(join(src, 'mm'), { recursive: true });
+  const series = { ...readSeries(defaultPatches) };
+  assert.ok(series.files.includes('mm/Kconfig'), 'the shipped series touches mm/Kconfig');
+  const tree = { id: 't', dir: src, identity: 'x' };
+  writeFileSync(join(src, 'mm', 'Kconfig'), 'config SWAP\n\tbool "swap"\n');
+  assert.equal(seriesInTree(tree, series), false, 'an upstream tree');
+  writeFileSync(join(src, 'mm', 'Kconfig'), 'config SWAP\n\tbool\nconfig PROCESS_RECLAIM\n\tbool\nconfig PROCESS_MADVISE_REAP\n\tbool\n');
+  assert.equal(seriesInTree(tree, series), false, 'CONFIG_SHRINKMEM is missing');
+  writeFileSync(join(src, 'mm', 'Kconfig'), 'config PROCESS_RECLAIM\n\tbool\nconfig PROCESS_MADVISE_REAP\n\tbool\n  config SHRINKMEM\n\tbool\n');
+  assert.equal(seriesInTree(tree, series), true, 'every symbol of reclaim.config');
+  assert.equal(seriesInTree(tree, readSeries('none')), false, '--patches none never is');
 });

@@ -167,6 +167,22 @@ export async function stageSeries(src: Source, series: Series, files: readonly s
   return stage;
 }
 
+/**
+ * Whether the source already holds the series (a developer's tree with it applied, and perhaps
+ * edited since): the Kconfig files the series touches already define every symbol reclaim.config
+ * asks for. Then the tree is built as it is.
+ */
+export function seriesInTree(src: Source, series: Series): boolean {
+  if (!series.patches.length) return false;
+  const defined = new Set<string>();
+  for (const f of series.files.filter((f) => /(^|\/)Kconfig[^/]*$/.test(f))) {
+    if (!existsSync(join(src.dir, f))) continue;
+    for (const m of readFileSync(join(src.dir, f), 'utf8').matchAll(/^\s*(?:menu)?config\s+(\w+)/gm)) defined.add(`CONFIG_${m[1]}`);
+  }
+  const wanted = [...requestedSymbols([join(fragmentDir, 'reclaim.config')]).keys()];
+  return wanted.length > 0 && wanted.every((sym) => defined.has(sym));
+}
+
 /** --kernel-src DIR, or Debian's linux-source-6.12. */
 export const kernelSource = (kernelSrc?: string): Promise<Source> => (kernelSrc ? userSource(kernelSrc) : debianSource());
 
@@ -301,7 +317,12 @@ export async function buildKernel(o: KernelOptions = {}): Promise<KernelBuild> {
   const arch = o.arch ?? 'arm64';
   const { cross, target, built } = ARCH[arch];
   const src = await kernelSource(o.kernelSrc);
-  const series = withExtra(readSeries(o.patches ?? defaultPatches), o.extraPatches ?? []);
+  let base = readSeries(o.patches ?? defaultPatches);
+  if (o.kernelSrc && seriesInTree(src, base)) {
+    progress('kernel', `${src.dir} already holds the series (${base.patches.length} patches): building it as it is`);
+    base = { name: `${base.name} (in the tree)`, patches: [], hash: `in-tree:${base.hash}`, files: [] };
+  }
+  const series = withExtra(base, o.extraPatches ?? []);
   const fragments = fragmentsFor(series, profile, arch);
   await ensureTools(['kernel']);
   const toolchain = (await execa(`${cross}gcc`, ['--version'])).stdout.split('\n')[0];
