@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodePagemap, readEntriesAt } from '../src/agent/pagemap.js';
+import { decodePagemap, entriesOf, pfnsOf, readEntries, readEntriesAt, readRaw } from '../src/agent/pagemap.js';
 
 test('present entry: PFN in bits 0-54, flags in 55-63', () => {
   const e = decodePagemap((1n << 63n) | (1n << 61n) | (1n << 56n) | 0x48115n);
@@ -39,4 +39,21 @@ test('readEntriesAt: runs, gaps, repeats, any order and past the end read what o
     const random = Array.from({ length: 1 + (k * 13) % 50 }, (_v, j) => BigInt(((j + 1) * 2654435761 * (k + 1)) % 340));
     assert.deepEqual(readEntriesAt(file, random), random.map(want));
   }
+});
+
+test('pfnsOf reads the PFN of present raw entries as numbers, 0 for the others, as decodePagemap does', () => {
+  const entries = [(1n << 63n) | (1n << 56n) | ((1n << 55n) - 1n), (1n << 63n) | 0x48115n, 0x4000000000081680n, 0n, (1n << 63n) | (1n << 55n) | 7n, (1n << 63n)];
+  const raw = Buffer.alloc(entries.length * 8);
+  entries.forEach((e, i) => raw.writeBigUInt64LE(e, i * 8));
+  assert.deepEqual(pfnsOf(raw), entries.map((e) => Number(decodePagemap(e).pfn ?? 0n)));
+  assert.deepEqual(entriesOf(raw), entries);
+});
+
+test('readRaw of this process\'s pagemap holds the entries readEntries decodes, short at the end of the address space', () => {
+  const entries = readEntries('/proc/self/pagemap', 0n, 64);
+  assert.deepEqual(entriesOf(readRaw('/proc/self/pagemap', 0, 64)), entries);
+  assert.equal(entries.length, 64);
+  // pagemap ends at TASK_SIZE: a read from just below it is short
+  const top = 2 ** (process.arch === 'x64' ? 47 : 48) / 4096 - 2;
+  assert.ok(readRaw('/proc/self/pagemap', top, 8).length < 64);
 });

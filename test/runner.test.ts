@@ -70,15 +70,15 @@ test('cleanup waits for killed subjects to let go of their memory; one that will
       features,
       alive: true,
       request: async (op: string) => (op === 'spawn' ? { pid: 42, pidfd: 7 } : {}),
-      batch: async (reqs: Array<{ op: string }>) => (batches.push(reqs), reqs.map((q) => (q.op === 'await_state' && stuck ? new GuestError('await_state', 'ETIMEDOUT', 0, 'pid 42 is in state S') : {}))),
+      batch: async (reqs: Array<{ op: string; states?: string }>) => (batches.push(reqs), reqs.map((q) => (q.op === 'kill' && q.states && stuck ? new GuestError('kill', 'ETIMEDOUT', 0, 'pid 42 is in state S') : {}))),
     }) as unknown as Guest;
   const spawns: Scenario = { id: 's', title: 's', needs: {}, run: async (ctx) => void (await ctx.spawn()) };
   assert.deepEqual((await runSuite(guest(false), [spawns])).map((x) => x.status), ['pass']);
-  assert.deepEqual(batches.map((b) => b.map((q) => q.op)), [['close', 'kill'], ['await_state']]);
-  assert.deepEqual(batches[1], [{ op: 'await_state', pid: 42, states: 'ZX-', timeoutMs: 5000 }]);
+  // one round trip: each kill waits for its process in the agent
+  assert.deepEqual(batches, [[{ op: 'close', fd: 7 }, { op: 'kill', pid: 42, states: 'ZX-', timeoutMs: 5000 }]]);
   const [stuck] = await runSuite(guest(true), [spawns]);
   assert.equal(stuck!.status, 'error');
-  assert.match(stuck!.reason!, /^cleanup: await_state: ETIMEDOUT: pid 42 is in state S/);
+  assert.match(stuck!.reason!, /^cleanup: kill: ETIMEDOUT: pid 42 is in state S/);
 });
 
 test('notDying: a SIGKILLed process is dying while SIGKILL is pending and it is no zombie', () => {

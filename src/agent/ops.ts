@@ -10,7 +10,7 @@ import { cpus, release, version } from 'node:os';
 import type { Readable } from 'node:stream';
 import { loadNative, type Native } from '../native.js';
 import { JsonLineChannel } from './lines.js';
-import { readEntries, readEntriesAt } from './pagemap.js';
+import { pfnsOf, readEntries, readRaw, readRawAt } from './pagemap.js';
 import { pickKeyValues, smapsFieldsOf } from './procfs.js';
 import { Subject } from './subject.js';
 import { Knobs, releaseZram, scratchProblem, setUpZram, stageProblem, zramProblem, type Zram } from './stage.js';
@@ -132,7 +132,6 @@ async function asUser(r: Req): Promise<unknown> {
   return reply.result;
 }
 
-const PFN_MASK = (1n << 55n) - 1n;
 const STATUS_KEYS = ['VmSize', 'RssAnon', 'RssFile', 'RssShmem', 'VmSwap'];
 
 /**
@@ -143,14 +142,15 @@ const STATUS_KEYS = ['VmSize', 'RssAnon', 'RssFile', 'RssShmem', 'VmSwap'];
  */
 function observe(r: Req) {
   const pid = Number(r.pid);
-  const page = BigInt(shim().pageSize);
-  let pagemap: bigint[][];
+  const page = shim().pageSize;
+  let pagemap: Buffer[];
   try {
-    pagemap = (r.ranges as string[][]).map(([a, n]) => readEntries(`/proc/${pid}/pagemap`, BigInt(a!) / page, Number(n)));
+    pagemap = (r.ranges as string[][]).map(([a, n]) => readRaw(`/proc/${pid}/pagemap`, Number(BigInt(a!) / BigInt(page)), Number(n)));
   } catch (e) {
     return { gone: (e as { code?: string }).code ?? 'EIO' };
   }
-  const out: Record<string, unknown> = { pagemap: pagemap.map((es) => es.map((e) => e.toString(16))) };
+  // Raw little-endian entries, base64: no per-page work here or in the reply.
+  const out: Record<string, unknown> = { pagemap: pagemap.map((b) => b.toString('base64')) };
   const text = (f: string) => {
     try {
       return readFileSync(`/proc/${pid}/${f}`, 'latin1');
@@ -160,14 +160,19 @@ function observe(r: Req) {
   };
   if (r.smaps) {
     // Only the smaps fields of VMAs that are exactly a requested range: a small reply.
-    out.smaps = smapsFieldsOf(text('smaps') ?? '', (r.ranges as string[][]).map(([a, n]) => [BigInt(a!), BigInt(a!) + BigInt(n!) * page] as const));
+    out.smaps = smapsFieldsOf(text('smaps') ?? '', (r.ranges as string[][]).map(([a, n]) => [BigInt(a!), BigInt(a!) + BigInt(n!) * BigInt(page)] as const));
   }
   if (r.kpage) {
-    const pfns = pagemap.flat().map((e) => (e >> 63n === 1n ? e & PFN_MASK : 0n));
+    // One entry per page of the ranges, in order; 0 where the page shows no PFN (the host reads
+    // the pagemap entry to tell).
+    const pfns = pagemap.flatMap(pfnsOf);
+    const present = pfns.filter((p) => p !== 0);
     const at = (file: string) => {
-      const vals = readEntriesAt(file, pfns.filter((p) => p !== 0n));
+      const vals = readRawAt(file, present);
+      const all = Buffer.alloc(pfns.length * 8);
       let k = 0;
-      return pfns.map((p) => (p === 0n ? null : vals[k++]!.toString(16)));
+      pfns.forEach((p, i) => p !== 0 && vals.copy(all, i * 8, 8 * k, 8 * ++k));
+      return all.toString('base64');
     };
     out.kpagecount = at('/proc/kpagecount');
     out.kpageflags = at('/proc/kpageflags');
@@ -177,6 +182,22 @@ function observe(r: Req) {
     out.status = pickKeyValues(text('status') ?? '', STATUS_KEYS);
   }
   return out;
+}
+
+/**
+ * Waits until pid is in one of states (/proc/PID/stat letters; '-' for no
+ * such process): its state and how long that took, or ETIMEDOUT.
+ */
+async function awaitState(r: Req): Promise<{ state: string; ms: number }> {
+  const pid = Number(r.pid);
+  const want = String(r.states);
+  const t0 = Date.now();
+  for (;;) {
+    const state = procState(pid);
+    if (want.includes(state)) return { state, ms: Date.now() - t0 };
+    if (Date.now() - t0 > Number(r.timeoutMs ?? 5000)) throw Object.assign(new Error(`pid ${pid} is in state ${state}, not one of ${want}, after ${Date.now() - t0} ms`), { code: 'ETIMEDOUT' });
+    await new Promise((res) => setTimeout(res, 1));
+  }
 }
 
 /** The state letter of /proc/PID/stat (after the last ')'), or '-' when there is no such process. */
@@ -261,22 +282,12 @@ export const ops: Record<string, Op> = {
     return {};
   },
   forget: (r) => (subjects.get(Number(r.pid))?.close(), subjects.delete(Number(r.pid)), {}),
-  kill: (r) => (process.kill(Number(r.pid), String(r.signal ?? 'SIGKILL') as NodeJS.Signals), {}),
-  /**
-   * Waits until pid is in one of states (/proc/PID/stat letters; '-' for no
-   * such process): its state and how long that took, or ETIMEDOUT.
-   */
-  await_state: async (r) => {
-    const pid = Number(r.pid);
-    const want = String(r.states);
-    const t0 = Date.now();
-    for (;;) {
-      const state = procState(pid);
-      if (want.includes(state)) return { state, ms: Date.now() - t0 };
-      if (Date.now() - t0 > Number(r.timeoutMs ?? 5000)) throw Object.assign(new Error(`pid ${pid} is in state ${state}, not one of ${want}, after ${Date.now() - t0} ms`), { code: 'ETIMEDOUT' });
-      await new Promise((res) => setTimeout(res, 1));
-    }
+  /** kill(2); with states, then waits as await_state does (only for a process the signal reached). */
+  kill: (r) => {
+    process.kill(Number(r.pid), String(r.signal ?? 'SIGKILL') as NodeJS.Signals);
+    return r.states === undefined ? {} : awaitState(r);
   },
+  await_state: (r) => awaitState(r),
   read: (r) => ({ text: readFileSync(String(r.path), 'latin1') }),
   /** pread(2) of length bytes at offset (e.g. /proc/PID/mem at a user address) */
   pread: (r) => {

@@ -51,53 +51,73 @@ function preadAll(fd: number, buf: Buffer, position: bigint): number {
 }
 
 /**
- * `count` 64-bit entries from index `first` of a /proc array file: pagemap
- * (indexed by virtual page), kpagecount and kpageflags (indexed by PFN).
+ * `count` raw 64-bit entries (little-endian) from index `first` of a /proc array file: pagemap
+ * (indexed by virtual page), kpagecount and kpageflags (indexed by PFN). Fewer at the end of the file.
  */
-export function readEntries(path: string, first: bigint, count: number): bigint[] {
+export function readRaw(path: string, first: number, count: number): Buffer {
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.alloc(count * 8);
-    const got = preadAll(fd, buf, first * 8n);
-    const out: bigint[] = [];
-    for (let i = 0; i + 8 <= got; i += 8) out.push(buf.readBigUInt64LE(i));
-    return out;
+    const got = preadAll(fd, buf, BigInt(first) * 8n);
+    return buf.subarray(0, got - (got % 8));
   } finally {
     closeSync(fd);
   }
 }
 
+export function readEntries(path: string, first: bigint, count: number): bigint[] {
+  return entriesOf(readRaw(path, Number(first), count));
+}
+
+/** The entries of a raw buffer. */
+export const entriesOf = (buf: Buffer): bigint[] => Array.from({ length: buf.length / 8 }, (_v, i) => buf.readBigUInt64LE(i * 8));
+
 /** Indices this close are read in one pread, the ones between them with them. */
-const RUN_GAP = 16n;
+const RUN_GAP = 16;
 
 /**
- * The 64-bit entries at each of `indices` (e.g. PFNs) of a /proc array file, with one open and
- * one pread per run of nearby indices (a mapping's PFNs mostly come in runs). An entry past the
- * end of the file reads 0.
+ * The raw entries at each of `indices` (e.g. PFNs, below 2^53) of a /proc array file, entry k at
+ * byte 8k, with one open and one pread per run of nearby indices (a mapping's PFNs mostly come
+ * in runs). An entry past the end of the file reads 0.
  */
-export function readEntriesAt(path: string, indices: readonly bigint[]): bigint[] {
-  if (!indices.length) return [];
-  const sorted = [...new Set(indices)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const value = new Map<bigint, bigint>();
+export function readRawAt(path: string, indices: readonly number[]): Buffer {
+  const out = Buffer.alloc(indices.length * 8);
+  if (!indices.length) return out;
+  const sorted = [...new Set(indices)].sort((a, b) => a - b);
+  const at = new Map<number, Buffer>();
   const fd = openSync(path, 'r');
   try {
     for (let k = 0; k < sorted.length; ) {
       let j = k;
       while (j + 1 < sorted.length && sorted[j + 1]! - sorted[j]! <= RUN_GAP) j++;
       const first = sorted[k]!;
-      const count = Number(sorted[j]! - first) + 1;
-      const buf = Buffer.alloc(count * 8);
-      const got = preadAll(fd, buf, first * 8n);
+      const buf = Buffer.alloc((sorted[j]! - first + 1) * 8);
+      const got = preadAll(fd, buf, BigInt(first) * 8n);
       for (let i = k; i <= j; i++) {
-        const off = Number(sorted[i]! - first) * 8;
-        value.set(sorted[i]!, off + 8 <= got ? buf.readBigUInt64LE(off) : 0n);
+        const off = (sorted[i]! - first) * 8;
+        if (off + 8 <= got) at.set(sorted[i]!, buf.subarray(off, off + 8));
       }
       k = j + 1;
     }
   } finally {
     closeSync(fd);
   }
-  return indices.map((i) => value.get(i)!);
+  indices.forEach((x, n) => at.get(x)?.copy(out, n * 8));
+  return out;
+}
+
+export function readEntriesAt(path: string, indices: readonly bigint[]): bigint[] {
+  return entriesOf(readRawAt(path, indices.map(Number)));
+}
+
+/** The PFN of each raw pagemap entry (present, bits 0-54), or 0 where none shows. */
+export function pfnsOf(raw: Buffer): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + 8 <= raw.length; i += 8) {
+    const hi = raw.readUInt32LE(i + 4);
+    out.push(hi >>> 31 ? (hi & 0x7fffff) * 2 ** 32 + raw.readUInt32LE(i) : 0);
+  }
+  return out;
 }
 
 /** Decoded pagemap entries for `pages` pages from virtual address `addr` of process `pid`. */

@@ -168,12 +168,11 @@ export class Ctx {
    * scenario's system-wide counters.
    */
   async finish(): Promise<void> {
-    const reqs = this.cleanup.splice(0).reverse();
+    // Each kill waits for its process in the agent, one round trip in all; only what the kill
+    // reached: a pid that was already gone may belong to another process by now.
+    const reqs = this.cleanup.splice(0).reverse().map((q) => (q.op === 'kill' ? { ...q, states: 'ZX-', timeoutMs: 5000 } : q));
     if (!reqs.length) return;
-    const results = await this.guest.batch(reqs);
-    // Only what the kill reached: a pid that was already gone may belong to another process by now.
-    const waits = reqs.flatMap((q, k) => (q.op === 'kill' && !(results[k] instanceof GuestError) ? [{ op: 'await_state', pid: q.pid, states: 'ZX-', timeoutMs: 5000 }] : []));
-    const stuck = waits.length ? (await this.guest.batch(waits)).find((r) => r instanceof GuestError) : undefined;
+    const stuck = (await this.guest.batch(reqs)).find((r) => r instanceof GuestError && r.code === 'ETIMEDOUT');
     if (stuck) throw new Error(`cleanup: ${(stuck as GuestError).message}`);
   }
 }

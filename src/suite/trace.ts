@@ -285,26 +285,32 @@ class TraceRun {
     procs.forEach((p, n) => {
       const r = results[n];
       if (r instanceof GuestError) throw r;
-      const o = r as { gone?: string; status?: Record<string, number>; pagemap: string[][]; smaps?: Array<Record<string, number> | null>; kpagecount?: Array<string | null>; kpageflags?: Array<string | null> };
+      const o = r as { gone?: string; status?: Record<string, number>; pagemap: string[]; smaps?: Array<Record<string, number> | null>; kpagecount?: string; kpageflags?: string };
       // A dying process counts only if its mm outlived the observation: observe reads status last,
       // and exit_mm() clears task->mm (VmSize goes) before exit_mmap() tears the mm down.
       if (o.gone || (p.state === 'dying' && o.status?.VmSize === undefined)) {
         obs[p.label] = { pid: p.pid, gone: o.gone ?? 'exiting', vmas: {} };
         return;
       }
+      // Raw little-endian entries (base64): pagemap per range; kpagecount and kpageflags per page
+      // of all the ranges in order, meaningful where the pagemap entry shows a PFN.
+      const raw = (b64: string | undefined) => (b64 === undefined ? undefined : Buffer.from(b64, 'base64'));
+      const counts = raw(o.kpagecount);
+      const kflags = raw(o.kpageflags);
       let k = 0;
       const vmas: Observation[string]['vmas'] = {};
       p.vmas.forEach((v, j) => {
-        const pages: PageObs[] = o.pagemap[j]!.map((h) => {
-          const e = decodePagemap(BigInt(`0x${h}`));
-          const count = o.kpagecount?.[k];
-          const flags = o.kpageflags?.[k];
-          k++;
-          const bits = flags == null ? undefined : BigInt(`0x${flags}`);
+        const pm = raw(o.pagemap[j])!;
+        const pages: PageObs[] = [];
+        for (let i = 0; i + 8 <= pm.length; i += 8, k++) {
+          const e = decodePagemap(pm.readBigUInt64LE(i));
+          const shown = e.pfn !== undefined && e.pfn !== 0n;
+          const count = counts && shown ? counts.readBigUInt64LE(k * 8) : null;
+          const bits = kflags && shown ? kflags.readBigUInt64LE(k * 8) : undefined;
           const bit = (n: bigint) => (bits === undefined ? undefined : ((bits >> n) & 1n) === 1n);
           // KPF_ZERO_PAGE 24; KPF_COMPOUND_HEAD 15 and _TAIL 16 (Documentation/admin-guide/mm/pagemap.rst)
-          return { present: e.present, swapped: e.swapped, file: e.fileShared, exclusive: e.exclusive, pfn: e.pfn, swapOffset: e.swapOffset, mapcount: count == null ? null : BigInt(`0x${count}`), zeroPage: bit(24n), large: bits === undefined ? undefined : bit(15n)! || bit(16n)! };
-        });
+          pages.push({ present: e.present, swapped: e.swapped, file: e.fileShared, exclusive: e.exclusive, pfn: e.pfn, swapOffset: e.swapOffset, mapcount: count, zeroPage: bit(24n), large: bits === undefined ? undefined : bit(15n)! || bit(16n)! });
+        }
         vmas[v.label] = { pages, smaps: o.smaps?.[j] ?? undefined };
       });
       obs[p.label] = { pid: p.pid, vmas, status: o.status };
