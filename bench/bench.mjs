@@ -89,13 +89,13 @@ async function perStep(arch, n = 12) {
     const f = guest.features;
     await prepareGuest(guest, f);
     const seqs = fc.sample(sequence, { seed: 7, numRuns: n }).map((raw) => realize(raw, { hugetlb: f.hugepages.total > 0, mthp: f.mthp?.includes(64) ? 64 : undefined }));
-    const r = { sequences: n, steps: 0, harnessMs: 0, reproMs: 0, harnessErrors: 0, reproNonZero: 0 };
+    const r = { sequences: n, steps: 0, harnessMs: 0, reproMs: 0, harnessErrors: 0, reproNonZero: 0, notes: [] };
     for (const [i, steps] of seqs.entries()) {
       r.steps += steps.length;
       const t0 = Date.now();
       const { error } = await attempts(guest, () => new Ctx(guest, f, f.swap.totalKb > 0), async (ctx) => void (await runTrace(ctx, steps)));
       r.harnessMs += Date.now() - t0;
-      if (error) r.harnessErrors++;
+      if (error) r.harnessErrors++, r.notes.push(`sequence ${i}: harness ${error.message.split('\n')[0]}`);
       const c = join(dir, `repro-${i}.c`);
       writeFileSync(c, reproducer(steps, [], { pageSize: f.pageSize, title: `bench sequence ${i}` }));
       const bin = await compileReproducer(c, arch);
@@ -103,7 +103,7 @@ async function perStep(arch, n = 12) {
       const t1 = Date.now();
       const x = await guest.request('exec', { argv: ['/tmp/repro'], timeoutMs: 60_000 }, 90_000);
       r.reproMs += Date.now() - t1;
-      if (x.status !== 0) r.reproNonZero++;
+      if (x.status !== 0) r.reproNonZero++, r.notes.push(`sequence ${i} (${c}): reproducer exit ${x.status}: ${(x.stdout + x.stderr).trim().split('\n').slice(-2).join(' / ')}`);
     }
     return { ...r, harnessMsPerStep: +(r.harnessMs / r.steps).toFixed(1), reproMsPerStep: +(r.reproMs / r.steps).toFixed(1), harnessOverRepro: +(r.harnessMs / r.reproMs).toFixed(1) };
   } finally {
@@ -134,6 +134,7 @@ for (const arch of arches) {
 }
 for (const arch of arches) {
   const p = figures.arches[arch].perStep;
+  for (const note of p.notes) console.log(`  ${arch} ${note}`);
   console.log(`${arch} per step, ${p.sequences} fuzz sequences (${p.steps} steps): harness ${p.harnessMsPerStep} ms (observe and check every page), C reproducer ${p.reproMsPerStep} ms (replay only): ${p.harnessOverRepro}x${p.harnessErrors || p.reproNonZero ? `; ${p.harnessErrors} harness verdicts other than pass, ${p.reproNonZero} reproducer exits other than 0` : ''}`);
 }
 console.log('the mechanical-mutant set is `npm run bench:mutate` (about 15 min)');

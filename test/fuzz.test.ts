@@ -54,6 +54,10 @@ test('a reproducer is a static arm64 C program with the steps and the check', as
   const c = reproducer(steps, [{ step: '5: reclaim P range m0 1+2', process: 'P (pid 9)', addr: '0x7f0000002000', vma: 'm0 anon-private 0x7f0000000000-0x7f0000004000 (4 pages)', expected: 'swapped', observed: 'P1', rule: '§6.1 row 10', explain: 'kept' }], { pageSize: 4096, title: 't' });
   assert.match(c, /reclaim_range\(0, 0, 1, 2, 0\);/);
   assert.match(c, /check_page\(0, 0, 2, PM_SWAP, 0, /);
+  // The return of a range write is the length of the text the reproducer wrote (its addresses are
+  // not the model's), never the model's own count.
+  const ret = reproducer(steps, [], { pageSize: 4096, title: 't' });
+  assert.match(ret, /check_ret\("step 5 returned an outcome the model forbids", last_ret == \(long\)last_len\);/);
   writeFileSync(join(dir, 'repro.c'), c);
   const bin = await compileReproducer(join(dir, 'repro.c'));
   assert.match(readFileSync(bin).subarray(0, 20).toString('latin1'), /^\x7fELF/);

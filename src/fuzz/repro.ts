@@ -20,8 +20,14 @@ const idx = (p: string) => PROCS.indexOf(p);
 const mapNo = (m: string) => Number(m.replace(/^\D+/, ''));
 
 /** The allowed returns as a C condition on (ret, err). */
-function retCondition(allowed: Ret[]): string {
-  return allowed.map((a) => (a.ok ? (a.value === undefined ? 'last_ret >= 0' : `last_ret == ${a.value}L`) : `(last_ret < 0 && last_err == ${a.code})`)).join(' || ') || '1';
+/**
+ * The C condition for the allowed returns. written: the step writes text whose byte count is the
+ * success value; the model replays with made-up addresses, so a range's text length is the one
+ * the reproducer wrote (last_len), not the model's.
+ */
+function retCondition(allowed: Ret[], written = false): string {
+  const ok = (v: Ret & { ok: true }) => (v.value === undefined ? 'last_ret >= 0' : written ? 'last_ret == (long)last_len' : `last_ret == ${v.value}L`);
+  return allowed.map((a) => (a.ok ? ok(a) : `(last_ret < 0 && last_err == ${a.code})`)).join(' || ') || '1';
 }
 
 /** Replays the model to step k (inclusive): the state after it and its allowed returns. */
@@ -80,7 +86,7 @@ export function reproducer(steps: readonly Step[], findings: readonly Finding[],
   const preds = predict(state);
   const checks: string[] = [];
   const pageFindings = findings.filter((f) => f.addr && f.vma);
-  if (!pageFindings.length) checks.push(`check_ret(${JSON.stringify(`step ${k + 1} returned an outcome the model forbids`)}, ${retCondition(allowed)});`);
+  if (!pageFindings.length) checks.push(`check_ret(${JSON.stringify(`step ${k + 1} returned an outcome the model forbids`)}, ${retCondition(allowed, steps[k]?.op === 'reclaim')});`);
   for (const f of pageFindings.slice(0, 8)) {
     const label = f.process!.split(' ')[0]!;
     const [m, , range] = f.vma!.split(' ');
@@ -314,6 +320,7 @@ static void spawn(int p)
 
 static long last_ret;
 static int last_err;
+static size_t UNUSED last_len; /* bytes the last write_file() passed */
 
 static void record(long ret)
 {
@@ -323,6 +330,7 @@ static void record(long ret)
 
 static void write_file(const char *path, const char *data, size_t len)
 {
+	last_len = len;
 	int fd = open(path, O_WRONLY);
 	if (fd < 0) {
 		record(-1);

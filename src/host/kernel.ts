@@ -294,14 +294,33 @@ async function make(args: string[], log: string, phase: string): Promise<void> {
   if (phase === 'build') progress('kernel', `build: ${compiled} compiled`);
 }
 
+/**
+ * What the generated .config depends on: the tree's Kconfig files, its config fragments and
+ * kconfig itself (by size and mtime: syncTree rewrites only what changes), the top Makefile, our
+ * fragments and the compiler. An edit to a .c file leaves it alone.
+ */
+async function configKey(tree: string, fragments: string[], arch: Arch): Promise<string> {
+  const files = await execa('find', ['.', '(', '-name', 'Kconfig*', '-o', '-name', '*.config', '-o', '-path', './scripts/kconfig/*', ')', '-type', 'f', '-printf', '%P %s %T@\\n'], { cwd: tree });
+  const cc = (await execa(`${ARCH[arch].cross}gcc`, ['--version'])).stdout;
+  return hashOf(['config-v1', arch, cc, readFileSync(join(tree, 'Makefile')), files.stdout.split('\n').sort().join('\n'), ...fragments.flatMap((f) => [f, readFileSync(f)])]);
+}
+
 async function configure(tree: string, fragments: string[], build: string, arch: Arch): Promise<void> {
   const cfg = `${build}.config-gen`;
   mkdirSync(cfg, { recursive: true });
-  const args = await makeArgs(tree, cfg, arch);
-  progress('kernel', `config: tinyconfig + ${fragments.map((f) => relative(packageRoot, f)).join(' + ')}`);
-  await make([...args, 'tinyconfig'], join(cfg, 'config.log'), 'tinyconfig');
-  await execa(join(tree, 'scripts', 'kconfig', 'merge_config.sh'), ['-m', '-O', cfg, join(cfg, '.config'), ...fragments], { all: true });
-  await make([...args, 'olddefconfig'], join(cfg, 'config.log'), 'olddefconfig');
+  const key = await configKey(tree, fragments, arch);
+  const stamp = join(cfg, 'config-key');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === key && existsSync(join(cfg, '.config'))) {
+    progress('kernel', 'config: Kconfig, fragments and compiler unchanged since the last build here');
+  } else {
+    rmSync(stamp, { force: true });
+    const args = await makeArgs(tree, cfg, arch);
+    progress('kernel', `config: tinyconfig + ${fragments.map((f) => relative(packageRoot, f)).join(' + ')}`);
+    await make([...args, 'tinyconfig'], join(cfg, 'config.log'), 'tinyconfig');
+    await execa(join(tree, 'scripts', 'kconfig', 'merge_config.sh'), ['-m', '-O', cfg, join(cfg, '.config'), ...fragments], { all: true });
+    await make([...args, 'olddefconfig'], join(cfg, 'config.log'), 'olddefconfig');
+    writeFileSync(stamp, key);
+  }
   const dropped = droppedSymbols(requestedSymbols(fragments), join(cfg, '.config'));
   if (dropped.length) throw new Error(`kernel config: ${dropped.length} requested symbol(s) not as asked after olddefconfig:\n  ${dropped.join('\n  ')}`);
   const want = readFileSync(join(cfg, '.config'));
