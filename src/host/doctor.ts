@@ -38,7 +38,7 @@ export const requirements: readonly Requirement[] = [
   { pkg: 'git', provides: 'git', needs: ['kernel'], why: 'apply the patch series' },
   { pkg: 'mmdebstrap', provides: 'mmdebstrap', needs: ['image'], why: "the guest's arm64 Node.js, from Debian" },
   { pkg: 'qemu-system-arm', provides: 'qemu-system-aarch64', needs: ['boot'], why: 'boot the arm64 guest' },
-  { pkg: 'qemu-system-x86', provides: 'qemu-system-x86_64', needs: ['x86_64', 'tests'], why: 'boot the x86_64 guest (--arch x86_64), under KVM where /dev/kvm works' },
+  { pkg: 'qemu-system-x86', provides: 'qemu-system-x86_64', needs: ['x86_64', 'tests'], why: 'boot the x86_64 guest (--arch x86_64), under KVM where a KVM guest boots' },
   { pkg: 'e2fsprogs', provides: 'mkfs.ext4', needs: ['boot'], why: "the guest's ext4 scratch disk" },
   { pkg: 'openssh-client', provides: 'ssh', needs: ['ssh', 'tests'], why: 'run --target ssh:// (and ssh-keygen for the emulated board in tests)' },
   { pkg: 'lava-dispatcher', provides: 'lava-run', needs: ['lava'], why: 'lava --run: the job on this machine, standalone' },
