@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -99,6 +100,20 @@ Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
               (unsigned int)flags) < 0)
     return ThrowErrno(env, "pidfd_send_signal", errno);
   return env.Undefined();
+}
+
+// poll(fd, events, timeoutMs) -> revents: poll(2) on one fd (0 when the timeout passed).
+// A pidfd is readable once its process has exited.
+Napi::Value Poll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  REQUIRED(3);
+  INT_ARG(0, 0, fd);
+  INT_ARG(1, 0, events);
+  INT_ARG(2, 0, timeout);
+  struct pollfd p = {(int)fd, (short)events, 0};
+  int n = poll(&p, 1, (int)timeout);
+  if (n < 0) return ThrowErrno(env, "poll", errno);
+  return Napi::Number::New(env, n ? p.revents : 0);
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -252,6 +267,7 @@ Napi::Object Constants(Napi::Env env) {
   C(MADV_PAGEOUT);
   C(MADV_POPULATE_READ);
   C(MADV_POPULATE_WRITE);
+  C(POLLIN);
   C(SCHED_OTHER);
   C(SCHED_FIFO);
   C(SCHED_RESET_ON_FORK);
@@ -275,6 +291,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("poll", Napi::Function::New(env, Poll, "poll"));
   exports.Set("processMadvise", Napi::Function::New(env, ProcessMadvise, "processMadvise"));
   exports.Set("processMrelease", Napi::Function::New(env, ProcessMrelease, "processMrelease"));
   exports.Set("schedSetaffinity", Napi::Function::New(env, SchedSetaffinity, "schedSetaffinity"));

@@ -46,6 +46,7 @@ export interface NativeConstants {
   MADV_COLLAPSE: number;
   /** reclaim-harness port (spec A2): advise the whole address space. */
   PMADV_FLAG_RANGE: number;
+  POLLIN: number;
   SCHED_OTHER: number;
   SCHED_FIFO: number;
   SCHED_RESET_ON_FORK: number;
@@ -56,6 +57,8 @@ export interface Native {
   pidfdOpen(pid: number, flags?: number): number;
   pidfdSendSignal(pidfd: number, sig: number, flags?: number): void;
   close(fd: number): void;
+  /** poll(2) on one fd: its revents, 0 when timeoutMs passed first. */
+  poll(fd: number, events: number, timeoutMs: number): number;
   /**
    * Returns the kernel's return value: bytes advised, or 0 with PMADV_FLAG_RANGE.
    * vec: iovecs, null (NULL), or a bigint passed as the iovec pointer itself;

@@ -182,3 +182,21 @@ test('process_mrelease: EINVAL on a live process, 0 or ESRCH after SIGKILL', asy
   assert.equal(await exited, 'SIGKILL');
   assert.equal(errnoOf(() => shim.processMrelease(pidfd, 0)), 'ESRCH', 'reaped');
 });
+
+test('poll on a pidfd: readable once the process has exited, 0 when the timeout passes first', async () => {
+  const child = spawn('sleep', ['0.2']);
+  const fd = shim.pidfdOpen(child.pid!);
+  try {
+    assert.equal(shim.poll(fd, shim.constants.POLLIN, 0), 0, 'still running');
+    const t0 = Date.now();
+    assert.equal(shim.poll(fd, shim.constants.POLLIN, 5000) & shim.constants.POLLIN, shim.constants.POLLIN);
+    assert.ok(Date.now() - t0 >= 100, 'it waited for the exit');
+  } finally {
+    shim.close(fd);
+  }
+  const self = shim.pidfdOpen(process.pid);
+  assert.equal(shim.poll(self, shim.constants.POLLIN, 20), 0);
+  shim.close(self);
+  // a negative fd is ignored by poll(2): nothing to report
+  assert.equal(shim.poll(-1, shim.constants.POLLIN, 0), 0);
+});

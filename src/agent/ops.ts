@@ -192,11 +192,35 @@ async function awaitState(r: Req): Promise<{ state: string; ms: number }> {
   const pid = Number(r.pid);
   const want = String(r.states);
   const t0 = Date.now();
+  // Waiting for an exit: block on its pidfd, which leaves the CPU the process shares with the
+  // agent to its exit (a 1 ms poll loop took part of it).
+  if (/^[ZX-]+$/.test(want) && want.includes('Z')) waitExit(pid, Number(r.timeoutMs ?? 5000));
   for (;;) {
     const state = procState(pid);
     if (want.includes(state)) return { state, ms: Date.now() - t0 };
     if (Date.now() - t0 > Number(r.timeoutMs ?? 5000)) throw Object.assign(new Error(`pid ${pid} is in state ${state}, not one of ${want}, after ${Date.now() - t0} ms`), { code: 'ETIMEDOUT' });
     await new Promise((res) => setTimeout(res, 1));
+  }
+}
+
+/** Blocks until pid has exited (or is gone) or ms passed, on a pidfd. */
+function waitExit(pid: number, ms: number): void {
+  let fd: number;
+  try {
+    fd = shim().pidfdOpen(pid);
+  } catch {
+    return; // gone already (ESRCH), or no pidfd here: the state loop decides
+  }
+  try {
+    for (const until = Date.now() + ms; Date.now() < until; ) {
+      try {
+        if (shim().poll(fd, shim().constants.POLLIN, until - Date.now())) return;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EINTR') return;
+      }
+    }
+  } finally {
+    shim().close(fd);
   }
 }
 
