@@ -86,3 +86,14 @@ test('imageRelease reads the Linux version banner of an Image, also gzipped', (t
   execFileSync('gzip', ['-k', join(root, 'Image')]);
   assert.equal(imageRelease(join(root, 'Image.gz')), '6.9.0-3-arm64');
 });
+
+test('imageRelease reads an x86 bzImage\'s release from its boot header (its banner is compressed)', (t) => {
+  const root = scratchDir(t, 'reclaim-mods-');
+  const bz = Buffer.alloc(0x1000);
+  bz.write('HdrS', 0x202, 'latin1');
+  bz.writeUInt16LE(0x300, 0x20e); // kernel_version: 0x300 + 0x200
+  bz.write('6.12.57+deb13-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP\0', 0x500, 'latin1');
+  bz.write('Linux version 9.9.9-not-this-one ', 0x800, 'latin1');
+  writeFileSync(join(root, 'bzImage'), bz);
+  assert.equal(imageRelease(join(root, 'bzImage')), '6.12.57+deb13-cloud-amd64');
+});

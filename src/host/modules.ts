@@ -45,9 +45,15 @@ const MODULE_FILE = /\.ko(\.xz|\.zst|\.gz)?$/;
 /** Module names treat '-' and '_' alike (kmod's modname normalisation). */
 const modName = (file: string) => basename(file).replace(MODULE_FILE, '').replace(/-/g, '_');
 
-/** The kernel release an arm64 Image (or gzip of one) was built as, from its "Linux version" banner. */
+/** The kernel release an arm64 Image (or gzip of one) or an x86 bzImage was built as. */
 export function imageRelease(image: string): string | undefined {
   let data = readFileSync(image);
+  // an x86 bzImage names its release in the boot header: kernel_version at 0x20e, plus 0x200
+  // (Documentation/arch/x86/boot.rst); the banner itself is compressed
+  if (data.length > 0x210 && data.toString('latin1', 0x202, 0x206) === 'HdrS') {
+    const at = data.readUInt16LE(0x20e) + 0x200;
+    return /^(\S+)/.exec(data.subarray(at, at + 200).toString('latin1'))?.[1];
+  }
   if (data[0] === 0x1f && data[1] === 0x8b) data = gunzipSync(data);
   const at = data.indexOf('Linux version ');
   if (at < 0) return undefined;
