@@ -20,6 +20,10 @@ commands:
                       lib/modules/RELEASE, or a modules tarball; a .deb kernel brings its own
       --kernel-src DIR, --patches DIR|none   as for 'kernel'
       --filter REGEX  scenarios whose id matches
+      --expect LIST   interfaces the kernel must have (proc-reclaim,pmadv-range,shrinkmem): each
+                      missing one is a FAIL, not a SKIP. Without it they come from the kernel's
+                      config: of a kernel built here (kept beside its Image in the cache), or the
+                      target's /proc/config.gz or /boot/config-RELEASE
       --depth default|full   full adds the scenarios too slow for the default suite, reported
                       apart (mutate always runs them)
       --target qemu|local|ssh://USER@HOST[:PORT]
@@ -44,7 +48,7 @@ commands:
       --output DIR (out/run)   results.json, results.ktap, results.junit.xml, results.txt
   lava [--output DIR (out/lava)] [--device-type qemu|NAME] [--run]
        [--kernel-url URL --ramdisk-url URL --modules-url URL] [--filter RE] [--depth D]
-       [--swap SIZE|none] [--scratch DIR] [run's kernel options]
+       [--swap SIZE|none] [--scratch DIR] [--expect LIST] [run's kernel options]
                       write a LAVA job (job.yaml) that boots the kernel with a ramdisk carrying
                       the target bundle and runs the on-target runner: one LAVA test case per
                       scenario, signalled through /dev/kmsg. qemu (default): the kernel, the
@@ -122,9 +126,9 @@ async function main(argv: string[]): Promise<number> {
   });
   switch (command) {
     case 'run':
-      return run({ ...guest(60, 'out/run'), filter: o.filter, depth: o.depth, target: o.target, ssh: o.ssh && { address: o.ssh, identity: o.identity, hostKey: o.hostKey, keep: o.keep, scratch: o.scratch }, format: o.format, repeat: o.repeat });
+      return run({ ...guest(60, 'out/run'), filter: o.filter, depth: o.depth, target: o.target, ssh: o.ssh && { address: o.ssh, identity: o.identity, hostKey: o.hostKey, keep: o.keep, scratch: o.scratch }, format: o.format, repeat: o.repeat, expect: o.expect });
     case 'lava':
-      return lava({ output: o.output ?? 'out/lava', deviceType: o.deviceType, kernelUrl: o.kernelUrl, modulesUrl: o.modulesUrl, ramdiskUrl: o.ramdiskUrl, kernel: o.kernel, kernelSrc: o.kernelSrc, patches: o.patches, filter: o.filter, depth: o.depth, swap: o.swap, memMiB: o.memMiB, smp: o.smp, scratch: o.scratch, run: o.run });
+      return lava({ output: o.output ?? 'out/lava', deviceType: o.deviceType, kernelUrl: o.kernelUrl, modulesUrl: o.modulesUrl, ramdiskUrl: o.ramdiskUrl, kernel: o.kernel, kernelSrc: o.kernelSrc, patches: o.patches, filter: o.filter, depth: o.depth, swap: o.swap, memMiB: o.memMiB, smp: o.smp, scratch: o.scratch, run: o.run, expect: o.expect });
     case 'mutants':
       return runMutants({ ...guest(20, 'out/mutants'), only: o.only, filter: o.filter, depth: o.depth });
     case 'mutate':

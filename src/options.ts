@@ -14,6 +14,7 @@ import { formats, type Format } from './host/run.js';
 import { suite } from './suite/index.js';
 import { selectScenarios } from './suite/runner.js';
 import type { Depth } from './suite/types.js';
+import { parseExpect, type Patched } from './suite/kconfig.js';
 import { arches, type Arch } from './host/arch.js';
 
 export const commands = ['run', 'lava', 'mutants', 'mutate', 'fuzz', 'shell', 'demo', 'doctor', 'kernel', 'cross-build'] as const;
@@ -43,6 +44,7 @@ const SPECS = {
   profile: { type: 'string', commands: ['kernel'] },
   filter: { type: 'string', commands: ['run', 'mutants', 'lava'] },
   depth: { type: 'string', commands: ['run', 'mutants', 'lava'] },
+  expect: { type: 'string', commands: ['run', 'lava'] },
   target: { type: 'string', commands: ['run'] },
   identity: { type: 'string', commands: ['run'] },
   'host-key': { type: 'string', commands: ['run'] },
@@ -84,6 +86,8 @@ export interface Options {
   filter?: string;
   /** 'full' adds the scenarios too slow for the default suite */
   depth: Depth;
+  /** interfaces the kernel must have: missing, each is a FAIL */
+  expect?: Patched[];
   target: 'qemu' | 'local' | 'ssh';
   /** --target ssh://USER@HOST[:PORT] */
   ssh?: SshAddress;
@@ -284,6 +288,13 @@ export function parseCommandLine(argv: string[]): Parsed {
   if ((v = str('depth')) !== undefined) {
     if (v === 'default' || v === 'full') o.depth = v;
     else problems.push(`--depth ${v}: want default or full`);
+  }
+  if ((v = str('expect')) !== undefined) {
+    try {
+      o.expect = [...parseExpect(v).keys()] as Patched[];
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
   }
   if ((v = str('filter')) !== undefined) {
     const p = regexProblem(v);

@@ -23,6 +23,7 @@ test('lava --run on the qemu device type: a test case per scenario, equal to the
   assert.equal(res.jobResult, 'pass');
   const job = readFileSync(join(dir, 'job.yaml'), 'utf8');
   assert.match(job, /lava-signal: "kmsg"/);
+  assert.match(job, /runner\.cjs --lava --swap 256 --scratch \/mnt\/scratch --expect proc-reclaim,pmadv-range,shrinkmem/, 'what the kernel was built with reaches the runner');
   assert.match(job, /printk\.devkmsg=on/);
   assert.match(readFileSync(join(dir, 'device.yaml'), 'utf8'), /command: "qemu-system-aarch64"/);
   console.log(`# lava-run ${res.seconds.toFixed(1)} s for ${res.cases} test cases`);
@@ -30,14 +31,14 @@ test('lava --run on the qemu device type: a test case per scenario, equal to the
 
 test('lava: a lab device type gets a tftp job with its URLs, and nothing is run', async (t) => {
   const dir = scratchDir(t, 'reclaim-lava-lab-');
-  const r = await cli(['lava', '--output', dir, '--device-type', 'bcm2711-rpi-4-b', '--kernel-url', 'https://lab.example/Image', '--ramdisk-url', 'https://lab.example/ramdisk.cpio.gz', '--modules-url', 'https://lab.example/modules.tar.xz', '--filter', '^reclaim\\.']);
+  const r = await cli(['lava', '--output', dir, '--device-type', 'bcm2711-rpi-4-b', '--kernel-url', 'https://lab.example/Image', '--ramdisk-url', 'https://lab.example/ramdisk.cpio.gz', '--modules-url', 'https://lab.example/modules.tar.xz', '--expect', 'shrinkmem', '--filter', '^reclaim\\.']);
   assert.equal(r.code, 0, r.stderr);
   const job = readFileSync(join(dir, 'job.yaml'), 'utf8');
   assert.match(job, /device_type: "bcm2711-rpi-4-b"/);
   assert.match(job, /to: "tftp"/);
   assert.match(job, /url: "https:\/\/lab\.example\/modules\.tar\.xz"\n\s+compression: "xz"/);
   assert.match(job, /method: "u-boot"/);
-  assert.match(job, /runner\.cjs --lava --swap 256 --scratch \/mnt\/scratch --filter '\^reclaim\\\\\.'/);
+  assert.match(job, /runner\.cjs --lava --swap 256 --scratch \/mnt\/scratch --expect shrinkmem --filter '\^reclaim\\\\\.'/);
   assert.throws(() => readFileSync(join(dir, 'device.yaml')), /ENOENT/, 'no device dictionary for a lab');
   const bad = await cli(['lava', '--run', '--device-type', 'rpi', '--kernel-url', 'Image', '--modules-url', 'https://x/m.tgz', '--kernel', '/etc/passwd']);
   assert.equal(bad.code, 2);

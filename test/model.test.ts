@@ -629,10 +629,29 @@ test('A2 (0005 madvise_range_skip_vma): MADV_DONTNEED with the range flag zaps a
   for (const m of ['s', 'h', 'd', 'l']) assert.ok(!ptes(r.s, 'P', m).includes('none'), `${m} kept: ${ptes(r.s, 'P', m).join(' ')}`);
   assert.deepEqual([...new Set(r.preds.map((p) => p.proc.label))], ['P'], 'the dying target is observed in its batch');
   assert.deepEqual(run([reap('C')], {}, run([...setup, fork(), kill(), dn]).s).preds.map((p) => p.proc.label).filter((l) => l === 'P'), [], 'and not after');
-  // After process_madvise the oom reaper's work is done: nothing more is modelled, nothing observed.
-  const released = run([...setup, kill(), { op: 'mrelease', p: 'P' }, dn]);
-  assert.deepEqual(ptes(released.s, 'P', 'a'), ptes(run([...setup]).s, 'P', 'a'));
-  assert.deepEqual(released.preds, []);
+  // process_mrelease reaped it first (§2.5: every private VMA, mlocked ones too; VM_SHARED kept);
+  // DONTNEED then zaps the same VMAs again (process_mrelease sets no MMF_OOM_SKIP), and the target is observed after each.
+  const mr = run([...setup, kill(), { op: 'mrelease', p: 'P' }]);
+  for (const m of ['a', 'f', 'l']) assert.deepEqual(ptes(mr.s, 'P', m), rep(N, 'none'), `${m} reaped`);
+  for (const m of ['s', 'h', 'd']) assert.ok(!ptes(mr.s, 'P', m).includes('none'), `${m} kept: ${ptes(mr.s, 'P', m).join(' ')}`);
+  assert.deepEqual([...new Set(mr.preds.map((p) => p.proc.label))], ['P'], 'observed after process_mrelease');
+  assert.deepEqual(rets(mr.a), ['ok', 'ESRCH']);
+  const released = run([dn], {}, mr.s);
+  assert.deepEqual(released.s.procs[0]!.vmas.map((v) => v.ptes), mr.s.procs[0]!.vmas.map((v) => v.ptes));
+  assert.deepEqual([...new Set(released.preds.map((p) => p.proc.label))], ['P']);
+});
+
+test('A2: DONTNEED through iovecs on a dying target zaps exactly the pages of its iovecs, which are observed in the batch', () => {
+  const setup = [spawn(), map('a', 'anon-private'), touch('a', 'write'), map('b', 'anon-private'), touch('b', 'write'), map('f', 'file-private'), touch('f', 'read')];
+  const r = run([...setup, kill(), { op: 'pmadvise', target: 'P', advice: 'dontneed', vec: [{ m: 'a', first: 1, count: 2 }, { m: 'f' }] }]);
+  assert.deepEqual(rets(r.a), [`returns ${(2 + N) * PAGE}`, 'ESRCH']);
+  assert.deepEqual(states(r, 'P', 'a'), ['present', 'none', 'none', 'present']);
+  assert.deepEqual(states(r, 'P', 'b'), rep(N, 'present'));
+  assert.deepEqual(states(r, 'P', 'f'), rep(N, 'none'));
+  // a kernel that returns the bytes and zaps nothing is caught
+  const obs = observe(r.s, r.preds);
+  Object.assign(page(obs, 'P', 'a', 1), { present: true, pfn: 0x5151n });
+  assert.match(compare(r.s, r.preds, obs, '9: process_madvise').findings[0]?.explain ?? '', /should be unmapped but is present/);
 });
 
 test(
@@ -732,30 +751,70 @@ test('§2.5 process_mrelease: flags EINVAL; live EINVAL; dying {0, ESRCH}; reape
   assert.deepEqual(rets(reaped.a), ['ESRCH']);
 });
 
-test('A3 /dev/shrinkmem: parse errors EINVAL; returns count; 0 is a no-op; nonzero makes every page prediction "any"; missing device ENOENT', () => {
+test('A3 /dev/shrinkmem: parse errors EINVAL; returns count; 0 is a no-op; nonzero widens that one step; missing device ENOENT', () => {
   const setup = [spawn(), map('m', 'anon-private'), touch('m', 'write')];
   const s0 = run(setup).s;
   for (const text of ['abc', '', ' 1', '1x', '-1', '1\n\n', '99999999999999999999999']) {
     const r = run([{ op: 'shrinkmem', text }], {}, s0);
     assert.deepEqual(rets(r.a), ['EINVAL'], JSON.stringify(text));
     assert.match(r.a.expect.rule, /^A3: /);
-    assert.equal(r.s.unknown, undefined);
+    assert.equal(r.s.globalReclaim, undefined);
   }
   for (const [text, n] of [['0', 1], ['0\n', 2], ['+0x0', 4]] as const) {
     const r = run([{ op: 'shrinkmem', text }], {}, s0);
     assert.deepEqual(rets(r.a), [`returns ${n}`], text);
-    assert.equal(r.s.unknown, undefined, `${text}: no-op`);
+    assert.equal(r.s.globalReclaim, undefined, `${text}: no-op`);
     assert.deepEqual(states(r, 'P', 'm'), rep(N, 'present'));
   }
   const big = run([{ op: 'shrinkmem', text: '100\n' }], {}, s0);
   assert.deepEqual(rets(big.a), ['returns 4']);
-  assert.match(big.s.unknown ?? '', /shrink_all_memory/);
-  assert.deepEqual(states(big, 'P', 'm'), rep(N, 'any'));
-  assert.equal(vp(big, 'P', 'm').pages[0]!.why.rule, '§6.3');
+  assert.match(big.s.globalReclaim ?? '', /shrink_all_memory/);
   assert.deepEqual(core(vp(big, 'P', 'm').counters), {});
-  // it stays unknowable after later steps
-  assert.deepEqual(states(run([reclaim('anon')], {}, big.s), 'P', 'm'), rep(N, 'any'));
   assert.deepEqual(rets(run([...setup, { op: 'shrinkmem', text: '1' }], { kernel: { shrinkmem: false } }).a), ['ENOENT']);
+});
+
+test('A3 /dev/shrinkmem: each page may become only what reclaim makes of it, and what was seen is the baseline after', () => {
+  const steps = [
+    spawn(), map('a', 'anon-private'), touch('a', 'write'), map('z', 'anon-private'), touch('z', 'read'), map('l', 'anon-private', { locked: true }),
+    map('f', 'file-private'), touch('f', 'read'), map('s', 'anon-shared'), touch('s', 'write'), map('w', 'anon-private'), touch('w', 'write'), reclaim('anon'),
+    touch('a', 'write'), touch('l', 'write'), touch('z', 'read'),
+  ];
+  const before = run(steps);
+  const r = run([{ op: 'shrinkmem', text: '1' }], {}, before.s);
+  const alt = (m: string) => vp(r, 'P', m).pages.map((x) => [x.state, x.orSwapped ?? false, x.orNone ?? false].join(' '));
+  assert.deepEqual(alt('a'), rep(N, 'present true false'), 'written anon: present, or swapped');
+  assert.deepEqual(alt('z'), rep(N, 'present false false'), 'the zero page is on no LRU');
+  assert.deepEqual(alt('l'), rep(N, 'present false false'), 'mlocked: unevictable');
+  assert.deepEqual(alt('w'), rep(N, 'swapped false false'), 'a swap entry stays one');
+  assert.deepEqual(alt('f'), rep(N, 'present false true'), 'page cache: present, or unmapped');
+  assert.deepEqual(alt('s'), rep(N, 'present false true'), 'shmem: present, or unmapped');
+  assert.deepEqual(rets(run([{ op: 'shrinkmem', text: '1' }], { swap: false }, run(steps.slice(0, 3), { swap: false }).s).a), ['returns 1']);
+  const noswap = run([{ op: 'shrinkmem', text: '1' }], {}, run(steps.slice(0, 3), { swap: false }).s);
+  assert.deepEqual(vp(noswap, 'P', 'a').pages.map((x) => x.orSwapped ?? false), rep(N, false), 'no swap: an anon page cannot be swapped');
+  // the kernel swapped half of 'a' and dropped all of 's' and 'f'
+  const obs = observe(r.s, r.preds);
+  for (const i of [0, 1]) Object.assign(page(obs, 'P', 'a', i), { present: false, swapped: true, pfn: undefined, swapOffset: 0x900n + BigInt(i) });
+  for (const m of ['s', 'f']) for (let i = 0; i < N; i++) Object.assign(page(obs, 'P', m, i), { present: false, file: false });
+  const v = compare(r.s, r.preds, obs, '17: shrinkmem "1"', predictProcs(r.s));
+  assert.deepEqual(v.findings, []);
+  assert.equal(v.state.globalReclaim, undefined, 'the widening is for the shrinkmem step only');
+  assert.deepEqual(ptes(v.state, 'P', 'a'), ['swap', 'swap', 'anon', 'anon']);
+  assert.deepEqual(ptes(v.state, 'P', 's'), rep(N, 'none'));
+  // the next step is predicted in full from what was seen
+  const next = run([touch('z', 'read')], {}, v.state);
+  assert.deepEqual(states(next, 'P', 'a'), ['swapped', 'swapped', 'present', 'present']);
+  assert.deepEqual(states(next, 'P', 'f'), rep(N, 'none'));
+  // shmem pages out of the page tables may be in swap or still cached: smaps Swap from 0 to all of them
+  assert.deepEqual(vp(next, 'P', 's').counters.Swap, [0, 4, 8, 12, 16]);
+  assert.ok(next.preds.every((x) => x.pages.every((p) => !p.orSwapped)) && predictProcs(next.s).length === 1, 'nothing widened after the step');
+  // a page shrinkmem swapped that shows present one step later is a finding
+  const later = observe(next.s, next.preds);
+  Object.assign(page(later, 'P', 'a', 0), { present: true, swapped: false, pfn: 0x777n, exclusive: true });
+  assert.equal(compare(next.s, next.preds, later, '18: touch P z read').findings.length, 1);
+  // on the faulted-in shmem page, the maybe-swapped mark is gone
+  const back = run([touch('s', 'read', 'P', 0, 1)], {}, v.state);
+  assert.equal(objOf(back.s, 'P', 's').pages[0]!.maybeSwapped, undefined);
+  assert.equal(objOf(back.s, 'P', 's').pages[1]!.maybeSwapped, true);
 });
 
 // ---- other transitions ---------------------------------------------------------------
@@ -914,11 +973,33 @@ test('compare (a): an observation inside every allowed set gives no findings, an
   for (const s of ['§6.1 row 10, A1 shared pages: swapped', '§6.1 row 1b: present', '§6.1 row 2: none', '§6.1 row 5: none', '§6.1 row 6: present', '§7.6: THP not PMD-mapped']) {
     assert.ok(v.seen.includes(s), `seen lacks '${s}': ${[...new Set(v.seen)].join(' | ')}`);
   }
-  // a process the harness saw reaped is not compared
-  const bad = structuredClone(obs);
-  bad.C!.gone = 'reaped';
-  page(bad, 'C', 'a', 0).present = false;
-  assert.deepEqual(compare(r.s, r.preds, bad, 'x').findings, []);
+});
+
+test('compare: a process the model holds live but the kernel shows gone, or a VMA shorter than the model\'s, is a finding; a dying one is not compared', () => {
+  const r = run([spawn(), map('a', 'anon-private'), touch('a', 'write'), map('b', 'anon-private'), touch('b', 'write'), fork(), reclaim('anon', 'P')]);
+  const obs = observe(r.s, r.preds);
+  const gone = structuredClone(obs);
+  gone.C = { pid: 101, gone: 'no such process', vmas: {} };
+  const f = compare(r.s, r.preds, gone, '7: reclaim P anon').findings;
+  assert.equal(f.length, 1, 'one finding for the process, not one per page or VMA');
+  assert.equal(f[0]!.process, 'C (pid 101)');
+  assert.equal(f[0]!.observed, 'no such process');
+  assert.match(f[0]!.explain, /the process the model holds live is gone/);
+  const missing = structuredClone(obs);
+  delete missing.C;
+  assert.equal(compare(r.s, r.preds, missing, 'x').findings[0]!.observed, 'not observed');
+  const short = structuredClone(obs);
+  short.P!.vmas.b!.pages.splice(1);
+  const sf = compare(r.s, r.preds, short, 'x').findings;
+  assert.equal(sf.length, 1);
+  assert.match(sf[0]!.vma!, /^b anon-private/);
+  assert.equal(sf[0]!.observed, '1 entries');
+  // the model too expects C to be dying: its exit may be done, nothing is compared
+  const k = run([kill('C'), { op: 'pmadvise', target: 'C', advice: 'dontneed', vec: null, flags: 1 }], {}, r.s);
+  assert.ok(k.preds.some((x) => x.proc.label === 'C'), 'the zapped dying process is predicted');
+  const dying = observe(k.s, k.preds);
+  dying.C = { pid: 101, gone: 'exiting', vmas: {} };
+  assert.deepEqual(compare(k.s, k.preds, dying, 'x').findings, []);
 });
 
 test('compare (b): present where a swap entry is expected: process+pid, address, VMA and type, expected/observed decoded, rule, explanation', () => {

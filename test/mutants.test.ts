@@ -5,9 +5,9 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killers, listMutants, type MutantResult } from '../src/host/mutants.js';
+import { isNoop, killers, listMutants, noopPasses, noopTable, type MutantResult } from '../src/host/mutants.js';
 import { packageRoot } from '../src/native.js';
-import type { Result } from '../src/suite/types.js';
+import type { Result, Scenario } from '../src/suite/types.js';
 
 const CLI = join(packageRoot, 'dist', 'src', 'cli.js');
 
@@ -24,20 +24,35 @@ test('at least 12 mutants ship, each one small commit with a one-line descriptio
   assert.deepEqual(listMutants(undefined, '^02-').map((m) => m.name), ['02-range-end-inclusive']);
 });
 
-test('kill rule: a FAIL kills, and so does a step that timed out or crashed the guest; the errors that follow do not count again', () => {
-  const r = (id: string, status: Result['status'], reason?: string): Result => ({ id, status, reason, durationMs: 1 });
+test('kill rule: from Result.kind: a FAIL kills, and so does a step or cleanup that timed out, or a crash; a missed precondition, a harness error and what follows a loss do not', () => {
+  const r = (id: string, status: Result['status'], kind?: Result['kind'], reason?: string): Result => ({ id, status, kind, reason, durationMs: 1 });
   const res = [
     r('a', 'pass'),
-    r('b', 'skip', 'kernel lacks X'),
-    r('c', 'fail', 'page kept'),
-    r('d', 'error', "step 'write': write: ETIMEDOUT: no reply in 20000 ms"),
-    r('e', 'error', 'guest lost earlier: ETIMEDOUT'),
-    r('f', 'error', "step 'subject': subject: EAGENT: bad reply"),
-    r('g', 'error', 'guest: ECRASH: kernel soft lockup:\n...'),
+    r('b', 'skip', undefined, 'kernel lacks X'),
+    r('c', 'fail', 'fail', 'page kept'),
+    r('d', 'error', 'timeout', "step 'write': write: ETIMEDOUT: no reply in 20000 ms"),
+    r('e', 'error', 'lost', 'guest lost earlier: ETIMEDOUT'),
+    r('f', 'error', 'harness', "step 'subject': subject: EAGENT: bad reply"),
+    r('g', 'error', 'crash', 'guest: ECRASH: kernel soft lockup:\n...'),
+    r('h', 'error', 'timeout', 'cleanup: await_state: ETIMEDOUT: pid 81 still in state R'),
+    // the reason's text no longer decides: a precondition that quotes an errno is no kill
+    r('i', 'error', 'precondition', 'precondition not reached: process_madvise gave ETIMEDOUT'),
   ];
-  assert.deepEqual(killers(res).map((k) => k.id), ['c', 'd', 'g']);
+  assert.deepEqual(killers(res).map((k) => k.id), ['c', 'd', 'g', 'h']);
   assert.match(killers(res)[1]!.why, /step 'write'.*ETIMEDOUT/);
   assert.deepEqual(killers([r('a', 'pass'), r('b', 'skip')]), []);
+});
+
+test('no-op kernels: one per patched interface ships; the scenarios that pass on all of them are listed, each with why, or flagged', () => {
+  assert.deepEqual(listMutants().filter(isNoop).map((m) => m.name), ['22-noop-proc-reclaim', '23-noop-pmadv-range', '24-noop-dontneed-dying', '25-noop-shrinkmem']);
+  const m = (name: string, passed: string[]): MutantResult => ({ name, file: name, description: name, verdict: 'killed', killedBy: [], buildSeconds: 0, runSeconds: 0, passed });
+  const sc = (id: string, needs: Scenario['needs'], noEffect?: string): Scenario => ({ id, title: id, needs, noEffect, run: async () => {} });
+  const scenarios = [sc('errno', { feature: 'proc-reclaim' }, 'errno row'), sc('upstream', {}), sc('claims', { feature: 'shrinkmem' }), sc('caught', { feature: 'proc-reclaim' })];
+  const passes = noopPasses([m('22-noop-a', ['errno', 'upstream', 'claims', 'caught']), m('05-other', []), m('23-noop-b', ['errno', 'upstream', 'claims'])], scenarios)!;
+  assert.deepEqual(passes.map((p) => [p.id, p.reason !== undefined]), [['errno', true], ['upstream', true], ['claims', false]]);
+  assert.match(noopTable(passes), /^3 scenario\(s\) pass on every no-op kernel; 1 claim an effect/);
+  assert.match(noopTable(passes), /claims: UNEXPLAINED/);
+  assert.equal(noopPasses([m('05-other', ['a'])], scenarios), undefined, 'no no-op kernel ran: nothing to say');
 });
 
 test('mutants: a fast subset (02, 05, 10) is killed by the suite; kill table and mutants.json', { timeout: 30 * 60_000 }, async (t) => {

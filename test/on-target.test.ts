@@ -41,6 +41,11 @@ test('runner.cjs on this machine: KTAP with every scenario, 0 FAIL, swap and kno
   assert.ok(swapSkips.length > 0, 'scenarios that need swap are skipped');
   for (const x of swapSkips) assert.equal(x.reason, 'needs swap (run with --swap SIZE)', x.id);
   assert.equal(readFileSync('/proc/swaps', 'utf8'), swaps);
+  // --expect: an interface this kernel lacks is a FAIL, not a SKIP (the lava command passes what it built)
+  const exp = spawnSync(process.execPath, [await bundleRunner(), '--scratch', scratch, '--expect', 'proc-reclaim', '--filter', '^reclaim\\.mode-0200$'], { env, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(exp.status, 1, exp.stderr.slice(-3000));
+  assert.match(exp.stdout, /# FAIL reclaim\.mode-0200: expected \/proc\/PID\/reclaim \(--expect\) but the target lacks \/proc\/PID\/reclaim\n\s+not ok 1 reclaim\.mode-0200\n/);
+  assert.equal(readFileSync('/proc/swaps', 'utf8'), swaps);
   // a tmpfs scratch is refused, and says why
   const tmpfs = spawnSync(process.execPath, [await bundleRunner(), '--scratch', '/dev/shm'], { env, encoding: 'utf8' });
   assert.equal(tmpfs.status, 2);

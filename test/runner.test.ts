@@ -2,7 +2,12 @@
 // but does not show is a FAIL; one it was not built with is a SKIP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { builtFeatures, foldRounds, runSuite, selectScenarios } from '../src/suite/runner.js';
+import { foldRounds, runSuite, selectScenarios } from '../src/suite/runner.js';
+import { fromConfig, parseExpect } from '../src/suite/kconfig.js';
+import { expectedOf } from '../src/host/run.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GuestError, type Guest } from '../src/host/guest.js';
 import { notDying } from '../src/suite/trace.js';
 import { Mismatch, PreconditionError, type Result } from '../src/suite/types.js';
@@ -20,19 +25,39 @@ const features = {
 const fakeGuest = { features, alive: true, request: async () => ({}) } as unknown as Guest;
 const scenario = (id: string, needs: Scenario['needs']): Scenario => ({ id, title: id, needs, run: async () => {} });
 
-test('builtFeatures reads the reclaim options from a .config', () => {
+test('the expected interfaces: from a .config, with where it came from, and from --expect', () => {
   const cfg = 'CONFIG_PROCESS_RECLAIM=y\n# CONFIG_SHRINKMEM is not set\nCONFIG_PROCESS_MADVISE_REAP=y\nCONFIG_SWAP=y\n';
-  assert.deepEqual([...builtFeatures(cfg)].sort(), ['pmadv-range', 'proc-reclaim']);
-  assert.deepEqual([...builtFeatures('CONFIG_SWAP=y\n')], []);
+  assert.deepEqual([...fromConfig(cfg, '/proc/config.gz')].sort(), [['pmadv-range', 'CONFIG_PROCESS_MADVISE_REAP=y in /proc/config.gz'], ['proc-reclaim', 'CONFIG_PROCESS_RECLAIM=y in /proc/config.gz']]);
+  assert.deepEqual([...fromConfig('CONFIG_SWAP=y\n', 'x')], []);
+  assert.deepEqual([...parseExpect('shrinkmem, proc-reclaim').keys()], ['shrinkmem', 'proc-reclaim']);
+  assert.throws(() => parseExpect('shrinkmem,reclaim'), /not an interface: reclaim/);
+  assert.throws(() => parseExpect(''), /comma-separated list of proc-reclaim, pmadv-range, shrinkmem/);
 });
 
-test('missing feature: FAIL when built in, SKIP when not; other needs still SKIP', async () => {
+test('expectedOf: the .config of a kernel built here, or the one beside a given Image of ours, plus --expect', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'reclaim-expect-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'Image'), '');
+  writeFileSync(join(dir, 'config'), 'CONFIG_PROCESS_RECLAIM=y\nCONFIG_SHRINKMEM=y\n');
+  assert.deepEqual([...expectedOf({ image: join(dir, 'Image') }).keys()], [], 'no meta.json: not a cache entry of ours');
+  writeFileSync(join(dir, 'meta.json'), '{}');
+  assert.deepEqual([...expectedOf({ image: join(dir, 'Image') })], [['proc-reclaim', `CONFIG_PROCESS_RECLAIM=y in ${join(dir, 'config')} (beside the Image)`], ['shrinkmem', `CONFIG_SHRINKMEM=y in ${join(dir, 'config')} (beside the Image)`]]);
+  assert.deepEqual([...expectedOf({ image: 'x', config: join(dir, 'config') }, ['pmadv-range']).values()], ["CONFIG_PROCESS_RECLAIM=y in the built kernel's .config", "CONFIG_SHRINKMEM=y in the built kernel's .config", '--expect']);
+});
+
+test('missing feature: FAIL when expected, SKIP when not; other needs still SKIP', async () => {
   const list = [scenario('r', { feature: 'proc-reclaim' }), scenario('range', { feature: 'pmadv-range' }), scenario('swap', { feature: 'shrinkmem', swap: true }), scenario('ok', { feature: 'shrinkmem' })];
-  const built = await runSuite(fakeGuest, list, () => {}, new Set(['proc-reclaim', 'shrinkmem'] as const));
-  assert.deepEqual(built.map((r) => [r.id, r.status]), [['r', 'fail'], ['range', 'skip'], ['swap', 'skip'], ['ok', 'pass']]);
-  assert.match(built[0]!.reason!, /built with CONFIG_PROCESS_RECLAIM=y but the guest lacks \/proc\/PID\/reclaim/);
+  const built = await runSuite(fakeGuest, list, () => {}, fromConfig('CONFIG_PROCESS_RECLAIM=y\nCONFIG_SHRINKMEM=y\n', "the built kernel's .config"));
+  assert.deepEqual(built.map((r) => [r.id, r.status, r.kind]), [['r', 'fail', 'fail'], ['range', 'skip', undefined], ['swap', 'skip', undefined], ['ok', 'pass', undefined]]);
+  assert.equal(built[0]!.reason, "expected /proc/PID/reclaim (CONFIG_PROCESS_RECLAIM=y in the built kernel's .config) but the target lacks /proc/PID/reclaim");
   const vanilla = await runSuite(fakeGuest, list);
   assert.deepEqual(vanilla.map((r) => r.status), ['skip', 'skip', 'skip', 'pass']);
+  // on a target whose kernel has its config to read (local, ssh, LAVA, --kernel): the target's own word
+  const own = { ...fakeGuest, features: { ...features, kconfig: { source: '/proc/config.gz', lines: ['CONFIG_PROCESS_MADVISE_REAP=y'] } } } as unknown as Guest;
+  const fromTarget = await runSuite(own, list);
+  assert.deepEqual(fromTarget.map((r) => r.status), ['skip', 'fail', 'skip', 'pass']);
+  assert.match(fromTarget[1]!.reason!, /CONFIG_PROCESS_MADVISE_REAP=y in \/proc\/config.gz/);
+  assert.deepEqual((await runSuite(fakeGuest, list, () => {}, parseExpect('proc-reclaim'))).map((r) => r.status), ['fail', 'skip', 'skip', 'pass']);
 });
 
 test('order: swap-off scenarios last after one swapoff, as_user scenarios late; each sees the swap state it asked for', async () => {
@@ -78,7 +103,30 @@ test('cleanup waits for killed subjects to let go of their memory; one that will
   assert.deepEqual(batches, [[{ op: 'close', fd: 7 }, { op: 'kill', pid: 42, states: 'ZX-', timeoutMs: 5000 }]]);
   const [stuck] = await runSuite(guest(true), [spawns]);
   assert.equal(stuck!.status, 'error');
+  assert.equal(stuck!.kind, 'timeout', 'a killed subject that never exits counts as the kernel\'s');
   assert.match(stuck!.reason!, /^cleanup: kill: ETIMEDOUT: pid 42 is in state S/);
+  // a cleanup error after a missed precondition ends the tries: a retry would drop it
+  let tries = 0;
+  const flaky: Scenario = { id: 'p', title: 'p', needs: {}, run: async (ctx) => { await ctx.spawn(); if (++tries === 1) throw new PreconditionError('precondition not reached: state S'); } };
+  const [r] = await runSuite(guest(true), [flaky]);
+  assert.deepEqual([r!.status, r!.kind, tries], ['error', 'timeout', 1]);
+  assert.match(r!.reason!, /^cleanup: /);
+});
+
+test('Result.kind says why a scenario did not pass', async () => {
+  const throws = (id: string, e: Error): Scenario => ({ id, title: id, needs: {}, run: async () => { throw e; } });
+  const rs = await runSuite(fakeGuest, [
+    throws('f', new Mismatch('page lost')),
+    throws('t', new GuestError('write', 'ETIMEDOUT', 0, 'no reply')),
+    throws('c', new GuestError('guest', 'ECRASH', 0, 'kernel BUG')),
+    throws('x', new GuestError('guest', 'EGUESTEXIT', 0, 'QEMU exited')),
+    throws('h', new GuestError('subject', 'EAGENT', 0, 'bad reply')),
+    throws('p', new PreconditionError('precondition not reached: state R')),
+    throws('e', new TypeError('oops')),
+  ]);
+  assert.deepEqual(rs.map((r) => [r.id, r.status, r.kind]), [['f', 'fail', 'fail'], ['t', 'error', 'timeout'], ['c', 'error', 'crash'], ['x', 'error', 'crash'], ['h', 'error', 'harness'], ['p', 'error', 'precondition'], ['e', 'error', 'harness']]);
+  const lost = await runSuite({ ...fakeGuest, alive: false, lostReason: new GuestError('guest', 'ECRASH', 0, 'x') } as unknown as Guest, [scenario('a', {})]);
+  assert.deepEqual(lost.map((r) => [r.status, r.kind]), [['error', 'lost']]);
 });
 
 test('notDying: a SIGKILLed process is dying while SIGKILL is pending and it is no zombie', () => {

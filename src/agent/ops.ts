@@ -8,11 +8,13 @@ import { chmodSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync
 import { once } from 'node:events';
 import { cpus, release, version } from 'node:os';
 import type { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
 import { loadNative, type Native } from '../native.js';
 import { JsonLineChannel } from './lines.js';
 import { pfnsOf, readEntries, readRaw, readRawAt } from './pagemap.js';
 import { pickKeyValues, smapsFieldsOf } from './procfs.js';
 import { Subject } from './subject.js';
+import { configLines } from '../suite/kconfig.js';
 import { Knobs, releaseZram, scratchProblem, setUpZram, stageProblem, zramProblem, type Zram } from './stage.js';
 
 type Req = { id: number; op: string; [k: string]: unknown };
@@ -107,12 +109,21 @@ export function features() {
     ksm: has('/sys/kernel/mm/ksm/run'),
     ksmSharing: Number(text('/sys/kernel/mm/ksm/pages_sharing') ?? 0),
     memTotalKb: meminfo.MemTotal,
+    kconfig: kconfig(),
     /** where the start-up went, in seconds: the machine's uptime and Node's own now, the uptime when the init had set up swap and scratch */
     uptime: { system: Number((text('/proc/uptime') ?? '0').split(' ')[0]), node: +process.uptime().toFixed(3), ...(process.env.RECLAIM_STAGED ? { staged: Number(text(process.env.RECLAIM_STAGED)) } : {}) },
   };
 }
 
 const THP_DIR = '/sys/kernel/mm/transparent_hugepage';
+
+/** The running kernel's own config, where it has one to read: only the patched interfaces' lines. */
+function kconfig(): { source: string; lines: string[] } | undefined {
+  const boot = `/boot/config-${release()}`;
+  if (existsSync('/proc/config.gz')) return { source: '/proc/config.gz', lines: configLines(gunzipSync(readFileSync('/proc/config.gz')).toString()) };
+  if (existsSync(boot)) return { source: boot, lines: configLines(readFileSync(boot, 'utf8')) };
+  return undefined;
+}
 
 async function asUser(r: Req): Promise<unknown> {
   const uid = Number(r.uid);

@@ -1,7 +1,7 @@
 // The on-target runner: the whole suite and its model on this machine, no host.
 //
 //   node runner.cjs [--filter RE] [--depth default|full] [--swap MiB|none] [--scratch DIR]
-//                   [--output DIR] [--lava]
+//                   [--expect LIST] [--output DIR] [--lava]
 //
 // KTAP on stdout at the end, a line per result on stderr as it comes. With --lava every result
 // is also a LAVA test case, signalled through /dev/kmsg: the kernel log serialises it with the
@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { batchReplies, GuestError, type Channel } from '../suite/channel.js';
 import { suite } from '../suite/index.js';
 import { runSuite, selectScenarios } from '../suite/runner.js';
+import { parseExpect } from '../suite/kconfig.js';
 import type { Depth, Result } from '../suite/types.js';
 import { resultLine } from '../report/human.js';
 import { summarize, type RunReport } from '../report/json.js';
@@ -56,11 +57,14 @@ async function main(argv: string[]): Promise<number> {
       swap: { type: 'string', default: '256' },
       scratch: { type: 'string', default: '/mnt/scratch' },
       output: { type: 'string' },
+      expect: { type: 'string' },
       lava: { type: 'boolean', default: false },
     },
   });
   if (o.depth !== 'default' && o.depth !== 'full') throw new Error(`--depth ${o.depth}: want default or full`);
   if (o.swap !== 'none' && !/^\d+$/.test(o.swap!)) throw new Error(`--swap ${o.swap}: want a size in MiB or none`);
+  // the interfaces the kernel must have: as the host knew them (the lava command), or as the user says
+  const expected = o.expect === undefined ? new Map() : parseExpect(o.expect);
   const scenarios = selectScenarios(suite, o.filter, o.depth as Depth);
   if (!scenarios.length) throw new Error(`--filter ${o.filter} matches no scenario`);
   stage({ swap: o.swap === 'none' ? 'none' : Number(o.swap), scratch: o.scratch! });
@@ -82,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
       results.push(r);
       process.stderr.write(resultLine(r) + '\n');
       if (o.lava) signal(r);
-    });
+    }, expected);
     const report: RunReport = {
       kernel: { release: kernel.release, version: kernel.version, procVersion: kernel.procVersion, image: 'running kernel (on-target runner)' },
       startedAt: new Date(t0).toISOString(),

@@ -42,6 +42,12 @@ export interface KernelBuild {
 }
 
 export const defaultPatches = join(packageRoot, 'qemu', 'patches', 'linux-6.12');
+
+/** The .config an Image of ours was built with: beside it in its cache entry (meta.json says it is one). */
+export function configBeside(image: string): string | undefined {
+  const dir = dirname(image);
+  return existsSync(join(dir, 'meta.json')) && existsSync(join(dir, 'config')) ? join(dir, 'config') : undefined;
+}
 const fragmentDir = join(packageRoot, 'qemu', 'kernel');
 const DEBIAN_PKG = 'linux-source-6.12';
 const DEBIAN_TARBALL = '/usr/src/linux-source-6.12.tar.xz';

@@ -13,6 +13,8 @@ import { lavaName } from '../report/lava.js';
 import { suite } from '../suite/index.js';
 import { selectScenarios } from '../suite/runner.js';
 import type { Depth } from '../suite/types.js';
+import type { Patched } from '../suite/kconfig.js';
+import { expectedOf } from './run.js';
 
 export interface LavaOptions {
   output: string;
@@ -33,6 +35,8 @@ export interface LavaOptions {
   /** the board's scratch directory, for another device type (/mnt/scratch: the qemu device's disk) */
   scratch: string;
   run: boolean;
+  /** interfaces the kernel must have (--expect); a kernel built here adds its config's */
+  expect?: Patched[];
 }
 
 /** YAML for plain data: mappings, sequences, strings (JSON-quoted, which YAML reads the same), numbers, booleans, null. */
@@ -82,7 +86,7 @@ function qemuDevice(o: LavaOptions, scratchImg: string): Record<string, unknown>
 
 /** The runner's command line in the test action. */
 function runnerCommand(o: LavaOptions): string {
-  const args = ['--lava', '--swap', String(o.swap), '--scratch', o.scratch, ...(o.depth && o.depth !== 'default' ? ['--depth', o.depth] : []), ...(o.filter ? ['--filter', `'${o.filter.replace(/'/g, `'\\''`)}'`] : [])];
+  const args = ['--lava', '--swap', String(o.swap), '--scratch', o.scratch, ...(o.expect?.length ? ['--expect', o.expect.join(',')] : []), ...(o.depth && o.depth !== 'default' ? ['--depth', o.depth] : []), ...(o.filter ? ['--filter', `'${o.filter.replace(/'/g, `'\\''`)}'`] : [])];
   // set -e ends the definition at a failing step: the runner's status is printed, not raised
   return `/opt/reclaim/node /opt/reclaim/runner.cjs ${args.join(' ')} || echo "reclaim-runner exit status $?"`;
 }
@@ -179,8 +183,10 @@ export async function lava(o: LavaOptions): Promise<number> {
   const qemu = o.deviceType === 'qemu';
   let kernelUrl = o.kernelUrl;
   if (!kernelUrl) {
-    const image = o.kernel ? resolve(o.kernel) : (await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches })).image;
-    copyFileSync(image, join(out, 'Image'));
+    const k = o.kernel ? { image: resolve(o.kernel) } : await buildKernel({ kernelSrc: o.kernelSrc, patches: o.patches });
+    copyFileSync(k.image, join(out, 'Image'));
+    // What the kernel was built with reaches the on-target runner: a missing interface is a FAIL there too.
+    o = { ...o, expect: [...expectedOf(k, o.expect).keys()] as Patched[] };
     kernelUrl = `file://${join(out, 'Image')}`;
   }
   let ramdiskUrl = o.ramdiskUrl;

@@ -8,7 +8,9 @@ import { buildKernel } from './kernel.js';
 import { progress } from './log.js';
 import { run, type RunOptions } from './run.js';
 import type { RunReport } from '../report/json.js';
-import type { Result } from '../suite/types.js';
+import type { Result, Scenario } from '../suite/types.js';
+import { suite } from '../suite/index.js';
+import { patchedEffects } from '../model/effect.js';
 
 export const mutantDir = join(packageRoot, 'qemu', 'mutants');
 
@@ -21,6 +23,8 @@ export interface Mutant {
 
 export interface MutantResult extends Mutant {
   verdict: 'killed' | 'survived' | 'error';
+  /** the scenarios that passed on it */
+  passed?: string[];
   /** the scenarios that caught it, with why */
   killedBy: Array<{ id: string; why: string }>;
   buildSeconds: number;
@@ -43,14 +47,18 @@ export function listMutants(dir = mutantDir, only?: string): Mutant[] {
     .filter((m) => !re || re.test(m.name));
 }
 
+/** The kinds of not-passing that are the kernel's doing (types.ts Kind). */
+const KILLS = new Set<Result['kind']>(['fail', 'timeout', 'crash']);
+
 /**
  * What caught the mutant: every FAIL, and every ERROR that is the kernel's
- * doing — a step that never returned (named) or a crash. Errors that only
- * follow an earlier loss of the guest are not counted again.
+ * doing (Result.kind): a step that never returned, a killed subject that never
+ * exited, a crash. A missed precondition, a harness error and the errors that
+ * only follow an earlier loss of the guest are not kills.
  */
 export function killers(results: readonly Result[]): Array<{ id: string; why: string }> {
   return results
-    .filter((r) => r.status === 'fail' || (r.status === 'error' && /ETIMEDOUT|ECRASH|EGUESTEXIT/.test(r.reason ?? '') && !/^guest lost earlier/.test(r.reason ?? '')))
+    .filter((r) => r.status === 'fail' || (r.status === 'error' && KILLS.has(r.kind)))
     .map((r) => ({ id: r.id, why: (r.reason ?? '').split('\n')[0]!.slice(0, 160) }));
 }
 
@@ -89,6 +97,7 @@ export async function runMutants(o: MutantOptions): Promise<number> {
     r.runSeconds = (Date.now() - r0) / 1000;
     const rep = existsSync(join(dir, 'results.json')) ? (JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as RunReport) : undefined;
     r.killedBy = killers(rep?.results ?? []);
+    r.passed = (rep?.results ?? []).filter((x) => x.status === 'pass').map((x) => x.id);
     r.verdict = r.killedBy.length ? 'killed' : rep && rep.results.length ? 'survived' : 'error';
     if (r.verdict === 'error') r.error = 'no results (see the run directory)';
     progress('mutants', `${m.name}: ${r.verdict.toUpperCase()}${r.killedBy.length ? ` by ${r.killedBy.length} scenario(s), e.g. ${r.killedBy[0]!.id}` : ''} (${r.runSeconds.toFixed(0)} s)`);
@@ -96,9 +105,38 @@ export async function runMutants(o: MutantOptions): Promise<number> {
     writeFileSync(join(outDir, 'mutants.json'), JSON.stringify({ results, seconds: (Date.now() - t0) / 1000 }, null, 2) + '\n');
   }
   const seconds = (Date.now() - t0) / 1000;
-  writeFileSync(join(outDir, 'mutants.json'), JSON.stringify({ results, seconds }, null, 2) + '\n');
+  const untouched = noopPasses(results);
+  writeFileSync(join(outDir, 'mutants.json'), JSON.stringify({ results, seconds, ...(untouched && { noopPasses: untouched }) }, null, 2) + '\n');
   console.log(killTable(results, seconds));
-  return results.every((r) => r.verdict === 'killed') ? 0 : 1;
+  if (untouched) console.log(noopTable(untouched));
+  return results.every((r) => r.verdict === 'killed') && !untouched?.some((u) => !u.reason) ? 0 : 1;
+}
+
+/** The no-op kernels: every patched interface accepts its calls and does nothing (issue 21). */
+export const isNoop = (m: Mutant) => /^\d+-noop-/.test(m.name);
+
+/** Why a scenario may pass on a kernel that does nothing, or undefined: it claims an effect. */
+export function whyUntouched(s: Scenario): string | undefined {
+  if (s.noEffect) return s.noEffect;
+  if (!s.needs.feature || s.needs.feature === 'process-mrelease') return 'uses upstream interfaces only (PAGEOUT, COLD, process_mrelease, ...), which no no-op kernel changes';
+  if (s.steps && !patchedEffects(s.steps, { pageSize: 4096, procReclaim: true, pmadvRange: true, shrinkmem: true }, s.needs.swap !== false).length) {
+    return 'its patched steps change no page in the model (an errno row, or a row the operation leaves as it is)';
+  }
+  return undefined;
+}
+
+/** The scenarios that passed on every no-op kernel that ran, with why each may (undefined when none ran). */
+export function noopPasses(results: readonly MutantResult[], scenarios: readonly Scenario[] = suite): Array<{ id: string; reason?: string }> | undefined {
+  const noops = results.filter((r) => isNoop(r) && r.passed);
+  if (!noops.length) return undefined;
+  const all = noops.slice(1).reduce((acc, r) => acc.filter((id) => r.passed!.includes(id)), noops[0]!.passed!);
+  const byId = new Map(scenarios.map((s) => [s.id, s]));
+  return all.map((id) => ({ id, reason: byId.has(id) ? whyUntouched(byId.get(id)!) : undefined }));
+}
+
+export function noopTable(passes: ReadonlyArray<{ id: string; reason?: string }>): string {
+  const bad = passes.filter((p) => !p.reason);
+  return [`${passes.length} scenario(s) pass on every no-op kernel${bad.length ? `; ${bad.length} claim an effect they cannot have shown` : ', each for a reason'}:`, ...passes.map((p) => `  ${p.id}: ${p.reason ?? 'UNEXPLAINED: passes on a kernel that does nothing'}`)].join('\n');
 }
 
 export function killTable(results: readonly MutantResult[], seconds: number): string {

@@ -1,8 +1,8 @@
 // `reclaim-harness run`: kernel + image -> boot -> suite -> reports.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildKernel, defaultPatches, readSeries, type KernelBuild } from './kernel.js';
+import { buildKernel, configBeside, defaultPatches, readSeries, type KernelBuild } from './kernel.js';
 import { bundleAgent } from './bundle.js';
 import { buildImage, withModules } from './image.js';
 import { debKernel, guestModules, imageRelease } from './modules.js';
@@ -12,7 +12,8 @@ import { LocalTarget } from './local.js';
 import { SshTarget, sshName, type SshOptions } from './ssh.js';
 import { chooseAccel, interactive } from './qemu.js';
 import { progress } from './log.js';
-import { builtFeatures, foldRounds, runSuite, selectScenarios } from '../suite/runner.js';
+import { foldRounds, kindOf, runSuite, selectScenarios } from '../suite/runner.js';
+import { fromConfig, merge, parseExpect, type Expected, type Patched } from '../suite/kconfig.js';
 import { suite } from '../suite/index.js';
 import { humanReport, resultLine } from '../report/human.js';
 import { summarize, type RunReport } from '../report/json.js';
@@ -47,6 +48,8 @@ export interface RunOptions {
   ssh?: Pick<SshOptions, 'address' | 'identity' | 'hostKey' | 'keep' | 'scratch'>;
   /** the suite this many times in one boot; verdicts that change are listed */
   repeat?: number;
+  /** interfaces the kernel must have, whatever its config says (--expect) */
+  expect?: Patched[];
   memMiB: number;
   smp: number;
   swap: number | 'none';
@@ -69,6 +72,15 @@ export async function prepare(o: Pick<RunOptions, 'kernel' | 'modules' | 'kernel
   }
   progress('run', `guest image ${image.initrd} (${(image.bytes / 1048576).toFixed(1)} MiB${image.cached ? ', cached' : ''})`);
   return { kernel, image };
+}
+
+/**
+ * The interfaces a kernel must have (kconfig.ts): from the .config of one we built, or the one
+ * beside a given Image of ours in the cache, and --expect. The target's own config adds to them.
+ */
+export function expectedOf(kernel: { image: string; config?: string }, expect: readonly Patched[] = []): Expected {
+  const config = kernel.config ?? configBeside(kernel.image);
+  return merge(config && existsSync(config) ? fromConfig(readFileSync(config, 'utf8'), kernel.config ? "the built kernel's .config" : `${config} (beside the Image)`) : undefined, expect.length ? parseExpect(expect.join(',')) : undefined);
 }
 
 /** `reclaim-harness shell`: the same guest, with a shell on this terminal. */
@@ -155,7 +167,7 @@ export async function run(o: RunOptions): Promise<number> {
     } catch (e) {
       if (!(e instanceof GuestError)) throw e;
       // The reports still say so: a dashboard shows the boot as an ERROR.
-      runErrors.push({ id: 'guest.boot', status: 'error', reason: e.message, durationMs: 0 });
+      runErrors.push({ id: 'guest.boot', status: 'error', kind: kindOf(e), reason: e.message, durationMs: 0 });
       process.stderr.write(`reclaim-harness: the ${running ? 'agent' : 'guest'} did not come up: ${e.message}\n`);
     }
     if (guest) await suiteOn(guest);
@@ -174,7 +186,8 @@ export async function run(o: RunOptions): Promise<number> {
     report.timings.bootMs = guest.bootMs;
     progress('run', `agent ready after ${(guest.bootMs / 1000).toFixed(2)} s; ${scenarios.length} scenario(s)${repeat > 1 ? `, ${repeat} rounds` : ''}`);
     const t0 = Date.now();
-    const built = kernel.config ? builtFeatures(readFileSync(kernel.config, 'utf8')) : new Set<never>();
+    const expected = expectedOf(kernel, o.expect);
+    if (expected.size) progress('run', `expected: ${[...expected].map(([f, why]) => `${f} (${why})`).join(', ')}`);
     for (let k = 1; k <= repeat && guest.alive; k++) {
       const round: Result[] = [];
       rounds.push(round);
@@ -188,7 +201,7 @@ export async function run(o: RunOptions): Promise<number> {
           if (o.format === 'human' && !o.quiet && (k === 1 || r.status === 'fail' || r.status === 'error')) process.stderr.write((repeat > 1 ? `[${k}/${repeat}] ` : '') + resultLine(r) + '\n');
           save();
         },
-        built,
+        expected,
       );
       if (repeat > 1) {
         const s = summarize(round);
@@ -198,7 +211,7 @@ export async function run(o: RunOptions): Promise<number> {
     report.timings.suiteMs = Date.now() - t0;
     const end = await guest.stop();
     if (end.crash && !results.some((r) => r.status === 'error')) {
-      runErrors.push({ id: 'guest.shutdown', status: 'error', reason: `kernel ${end.crash.kind} during shutdown:\n${end.crash.excerpt}`, durationMs: 0 });
+      runErrors.push({ id: 'guest.shutdown', status: 'error', kind: 'crash', reason: `kernel ${end.crash.kind} during shutdown:\n${end.crash.excerpt}`, durationMs: 0 });
     }
   }
 

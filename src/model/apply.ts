@@ -91,6 +91,7 @@ function fault(s: State, v: Vma, i: number, write: boolean, zero = false): void 
     }
     o.cached = true;
     o.swapped = false;
+    delete o.maybeSwapped;
     if (write && v.kind !== 'file-private') o.dirty = true;
     v.ptes[i] = { t: 'obj', why: why('§6.1', `${write ? 'write' : 'read'} fault maps the ${s.objs[v.obj]!.backing} page`) };
     if (v.kind === 'hugetlb') {
@@ -121,7 +122,7 @@ function faultAround(s: State, v: Vma, i: number): void {
   const to = Math.min(fromAbs + 16, abs - (abs % 512) + 512, base + v.pages) - base;
   for (let j = from; j < to; j++) {
     const o = s.objs[v.obj!]!.pages[j]!;
-    const possible = v.kind === 'file-private' || v.kind === 'file-shared' || (o.cached && !o.swapped);
+    const possible = v.kind === 'file-private' || v.kind === 'file-shared' || (o.cached && !o.swapped) || o.maybeSwapped === true;
     if (j !== i && v.ptes[j]!.t === 'none' && possible) v.ptes[j] = { t: 'around', why: why('§6.1, mm/memory.c do_fault_around', 'a neighbouring read fault may have mapped it (fault-around)') };
   }
 }
@@ -220,6 +221,7 @@ function reclaimPage(s: State, p: Proc, v: Vma, i: number, engine: Engine): void
     if (s.swap) {
       pg.swapped = true;
       pg.cached = false;
+      delete pg.maybeSwapped;
       note = why('§6.1 row 5', `${col}: shmem page written to shmem swap; pagemap shows 0, not a swap entry`);
     } else note = why('§6.1 row 5 (no swap)', `${col}: PTE removed, page kept in the shmem cache`);
   } else if (pg.dirty) note = why('§6.1 row 4b', `${col}: dirty page-cache page loses its PTE but stays cached and dirty`);
@@ -330,17 +332,19 @@ function pmadviseStep(s: State, st: Extract<Step, { op: 'pmadvise' }>): Expect {
       // What it zaps (0005: madvise_range_skip_vma): every VMA but the locked, hugetlb and PFN-map
       // ones, and shared file and shmem mappings, left to the exit path. ESRCH (mm already gone)
       // unmaps the same pages from every other mapper's point of view.
-      if (p.state === 'dying' && !p.mreleased) {
+      // process_mrelease does not set MMF_OOM_SKIP (6.12 mm/oom_kill.c): after it, the same zap again.
+      if (p.state === 'dying') {
         for (const v of p.vmas) {
           const shared = v.kind === 'anon-shared' || v.kind === 'memfd' || v.kind === 'file-shared';
           if (!v.locked && v.kind !== 'hugetlb' && !shared) adviseVma(s, p, v, 0, v.pages, 'dontneed', 'process_madvise');
         }
-        p.zapped = true;
       }
+      if (p.state === 'dying') p.zapped = true;
       return expect([ok(0n), err('ESRCH')], 'A2 MADV_DONTNEED, §6.2 PM-DN', 'dying target: zapped but for locked, hugetlb, shared file and shmem VMAs, or its mm is already gone');
     }
-    // Without the range flag, madvise(MADV_DONTNEED) rules per iovec (A2); the dying target's pages are not observed.
-    const r = iovecLoop(structuredClone(s), st, vec, p.label);
+    // Without the range flag, madvise(MADV_DONTNEED) rules per iovec (A2), and the pages it zapped are observed.
+    const r = iovecLoop(s, st, vec, p.label);
+    if (p.state === 'dying') p.zapped = true;
     return expect([r.expect.allowed[0]!, err('ESRCH')], `A2 MADV_DONTNEED, ${r.expect.rule}`, `dying target: ${r.expect.note}, or its mm is already gone`);
   }
   if (p.state !== 'live') return expect([err('ESRCH')], '§6.2 PM-DN', 'the target has no mm');
@@ -381,6 +385,8 @@ export function apply(s0: State, st: Step, reply: Reply = {}): Applied {
   const s = clone(s0);
   // A zapped dying process is observed in its step's own batch only: later it may be mid-exit.
   for (const p of s.procs) delete p.zapped;
+  // A global reclaim widens its own step's predictions only (compare() adopts what it saw).
+  delete s.globalReclaim;
   const done = (e: Expect): Applied => {
     gcFolios(s);
     return { state: s, expect: e };
@@ -473,7 +479,8 @@ export function apply(s0: State, st: Step, reply: Reply = {}): Applied {
       if (st.flags) return done(expect([err('EINVAL')], '§2.5', 'flags must be 0'));
       if (p.state === 'gone') return done(expect([err('ESRCH')], '§2.5', 'the process was reaped'));
       if (p.state === 'live') return done(expect([err('EINVAL')], '§2.5, C.1 11', 'the process is not dying'));
-      p.mreleased = true;
+      oomReap(p);
+      p.zapped = true;
       return done(expect([ok(), err('ESRCH')], '§2.5, §7.4', 'dying: reaped now (0), or its mm is already gone (ESRCH)'));
     }
     case 'reap': {
@@ -489,7 +496,7 @@ export function apply(s0: State, st: Step, reply: Reply = {}): Applied {
       if (!st.on) {
         // swapoff brings every swapped page back: anon PTEs present again, shmem into its cache.
         for (const p of s.procs) for (const v of p.vmas) v.ptes.forEach((t, i) => t.t === 'swap' && (v.ptes[i] = { t: 'anon', folio: t.folio, why: why('§6.1', 'swapoff read the page back') }));
-        for (const o of Object.values(s.objs)) for (const pg of o.pages) if (pg.swapped) Object.assign(pg, { swapped: false, cached: true });
+        for (const o of Object.values(s.objs)) for (const pg of o.pages) if (pg.swapped || pg.maybeSwapped) Object.assign(pg, { swapped: false, maybeSwapped: undefined, cached: true });
       }
       s.swap = st.on;
       return fine(st.on ? 'swapon' : 'swapoff');
@@ -501,10 +508,33 @@ export function apply(s0: State, st: Step, reply: Reply = {}): Applied {
       if (!s.kernel.shrinkmem) return done(expect([err('ENOENT')], 'A3', 'the kernel has no /dev/shrinkmem'));
       const r = parseShrinkmem(Buffer.from(st.text, 'latin1'));
       if (!r.ok) return done(expect([err('EINVAL')], `A3: ${r.rule}`, 'the parser rejects this input'));
-      if (r.action.mb > 0n) s.unknown = 'shrink_all_memory() reclaims from every process';
+      if (r.action.mb > 0n) globalReclaim(s);
       return done(expect([ok(r.ret)], 'A3 write', 'returns count'));
     }
   }
+}
+
+/**
+ * __oom_reap_task_mm (§2.5): every VMA but hugetlb and VM_SHARED ones is unmapped whole, mlocked
+ * ones too since 5.18 (a213e5cf71cb "mm/munlock: delete munlock_vma_pages_all(), allow oomreap");
+ * a private file page loses its PTE and stays in the page cache.
+ */
+function oomReap(p: Proc): void {
+  for (const v of p.vmas) {
+    if (v.kind !== 'anon-private' && v.kind !== 'file-private') continue;
+    v.ptes.forEach((t, i) => t.t !== 'hole' && t.t !== 'none' && (v.ptes[i] = { t: 'none', why: why('§2.5, §6.1 MR', 'process_mrelease unmaps every private VMA, mlocked ones too') }));
+  }
+}
+
+/**
+ * shrink_all_memory() takes evictable pages of every process (A3): the step's predictions widen
+ * (predict.ts), a written shmem page out of every page table may have gone to swap, and a
+ * PMD-mapped THP may have been split.
+ */
+function globalReclaim(s: State): void {
+  s.globalReclaim = 'shrink_all_memory() may reclaim any evictable page of any process';
+  if (s.swap) for (const o of Object.values(s.objs)) if (o.backing === 'shmem') for (const pg of o.pages) if (pg.dirty && !pg.swapped) pg.maybeSwapped = true;
+  for (const p of s.procs) for (const v of p.vmas) if (v.thp === 'pmd') v.thp = 'unknown';
 }
 
 /** mlock/MAP_LOCKED: populate (write faults for private writable VMAs, which breaks COW) and lock (§6.1 row 6). */

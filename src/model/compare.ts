@@ -4,7 +4,7 @@
 import type { Finding } from '../suite/types.js';
 import type { Ret } from './apply.js';
 import type { PagePred, ProcPred, VmaPred } from './predict.js';
-import type { State } from './state.js';
+import type { Pte, State, Why } from './state.js';
 import { rssSlack, type RssField } from './versions.js';
 
 /** One pagemap entry as the comparator needs it (decoded by the agent side). */
@@ -52,7 +52,7 @@ export function describePred(p: PagePred): string {
   if (p.state === 'present') parts.push(p.zero ? 'the zero page' : `F${+(p.file ?? 0)}`, p.exclusive === 'any' ? 'X any' : `X${+(p.exclusive ?? 0)}`);
   if (p.state === 'swapped') parts.push('S1 F0 X0');
   if (typeof p.mapcount === 'number') parts.push(`kpagecount ${p.mapcount}`);
-  return parts.join(' ');
+  return [parts.join(' '), ...(p.orSwapped ? ['swapped'] : []), ...(p.orNone ? ['none'] : [])].join(' or ');
 }
 
 function explain(pred: PagePred, obs: PageObs, vp: VmaPred, others: string[]): string {
@@ -72,7 +72,7 @@ function explain(pred: PagePred, obs: PageObs, vp: VmaPred, others: string[]): s
 }
 
 function pageOk(pred: PagePred, o: PageObs): boolean {
-  if (pred.state === 'any' || (pred.orNone && stateOf(o) === 'none')) return true;
+  if (pred.state === 'any' || (pred.orNone && stateOf(o) === 'none') || (pred.orSwapped && stateOf(o) === 'swapped' && !o.file)) return true;
   if (pred.state !== stateOf(o)) return false;
   if (pred.state === 'none') return true;
   if (pred.file !== undefined && pred.file !== o.file) return false;
@@ -97,13 +97,25 @@ export function compare(state: State, preds: VmaPred[], obs: Observation, step: 
   const byKey = new Map<string, { id: bigint; where: string }>();
   const byId = new Map<string, { key: string; where: string }>();
 
+  const vanished = new Set<string>();
   for (const vp of preds) {
     const po = obs[vp.proc.label];
-    if (!po || po.gone) continue;
-    const vo = po.vmas[vp.vma.label];
-    if (!vo) continue;
-    const procName = `${vp.proc.label} (pid ${po.pid})`;
+    const procName = `${vp.proc.label} (pid ${po?.pid ?? vp.proc.pid})`;
     const vmaName = `${vp.vma.label} ${vp.vma.kind} ${hex(vp.vma.start)}-${hex(vp.vma.start + BigInt(vp.vma.pages) * page)} (${vp.vma.pages} pages${vp.vma.locked ? ', mlocked' : ''}${vp.vma.thp ? ', THP' : ''})`;
+    // A dying process may finish its exit at any time; a live one must still be there, whole.
+    const live = vp.proc.state === 'live';
+    if (!po || po.gone) {
+      if (live && !vanished.has(vp.proc.label)) {
+        vanished.add(vp.proc.label);
+        findings.push({ step, process: procName, expected: 'a live process with its mappings', observed: po?.gone ?? 'not observed', rule: '§6.1', explain: 'the process the model holds live is gone: the step killed it or tore down its mm' });
+      }
+      continue;
+    }
+    const vo = po.vmas[vp.vma.label];
+    if (!vo || vo.pages.length < vp.pages.length) {
+      if (live) findings.push({ step, process: procName, vma: vmaName, expected: `pagemap entries for all ${vp.pages.length} pages`, observed: vo ? `${vo.pages.length} entries` : 'the mapping was not observed', rule: '§5.5', explain: 'the VMA is shorter in the kernel than in the model: it was unmapped or the process lost its mm' });
+      if (!vo) continue;
+    }
     let bad = 0;
     vp.pages.forEach((pred, i) => {
       const o = vo.pages[i];
@@ -117,10 +129,10 @@ export function compare(state: State, preds: VmaPred[], obs: Observation, step: 
         return;
       }
       seen.push(`${pred.why.rule}: ${stateOf(o)}`);
-      if (pred.orNone) {
-        // Fault-around decided: the page is mapped or it is not.
+      if (pred.orNone || pred.orSwapped) {
+        // Fault-around or a global reclaim decided: what was seen is the state from here on.
         const v = next.procs.find((p) => p.label === vp.proc.label)!.vmas.find((x) => x.label === vp.vma.label)!;
-        v.ptes[i] = o.present ? { t: 'obj', why: pred.why } : { t: 'none', why: pred.why };
+        v.ptes[i] = adopt(v.ptes[i]!, o, pred.why);
       }
       // Relations: one key, one PFN / swap offset; two keys, two.
       const id = o.present ? o.pfn : o.swapped ? o.swapOffset : undefined;
@@ -169,7 +181,16 @@ export function compare(state: State, preds: VmaPred[], obs: Observation, step: 
       findings.push({ step, process: `${pp.proc.label} (pid ${po.pid})`, expected: `status ${field} between ${lo} and ${hi} kB (the modelled VMAs hold ${model} kB${lag})`, observed: `${got} kB`, rule: '§5.7', explain: got < lo ? `${field} counts less than the modelled pages alone` : `${field} exceeds what the whole address space could hold` });
     }
   }
+  delete next.globalReclaim;
   return { findings, state: next, seen };
+}
+
+/** A PTE the model was unsure of, as observed: mapped, swapped, or empty. */
+function adopt(t: Pte, o: PageObs, why: Why): Pte {
+  if (t.t === 'hole') return t;
+  if (o.present) return t.t === 'around' || t.t === 'none' ? { t: 'obj', why } : { ...t, why };
+  if (o.swapped && (t.t === 'anon' || t.t === 'swap')) return { t: 'swap', folio: t.folio, why };
+  return { t: 'none', why };
 }
 
 /** Labels of other live processes that map page i of vp's VMA (for explanations). */

@@ -1,7 +1,7 @@
 // What the model allows the kernel to show for every page and VMA of every
 // live process. Sets of allowed outcomes: a value outside is a FAIL.
 // Spec: §5.5 (pagemap bits), §5.6 (kpagecount), §5.7 (smaps), §6.1.
-import { objMappers, objMaybeMapped, type Proc, type Pte, type State, type Vma, type Why } from './state.js';
+import { folioRefs, objMappers, objMaybeMapped, type Proc, type Pte, type State, type Vma, type Why } from './state.js';
 
 type Ref = { p: Proc; pte: Pte };
 
@@ -18,8 +18,10 @@ function folioIndex(s: State): Map<number, Ref[]> {
 export interface PagePred {
   /** pagemap: present (bit 63), swapped (62), none (0), or anything */
   state: 'present' | 'swapped' | 'none' | 'any';
-  /** present, or else none (fault-around may not have mapped it) */
+  /** present, or else none (fault-around may not have mapped it; a global reclaim may have dropped it) */
   orNone?: boolean;
+  /** present, or else a swap entry (a global reclaim may have swapped it) */
+  orSwapped?: boolean;
   /** bit 61: file page or shared anon */
   file?: boolean;
   /** bit 56: mapped exactly once */
@@ -55,9 +57,33 @@ export interface VmaPred {
 }
 
 function pagePred(s: State, v: Vma, i: number, folios: Map<number, Ref[]>): PagePred {
+  const p = exactPred(s, v, i, folios);
+  return s.globalReclaim ? widen(s, v, i, p) : p;
+}
+
+/**
+ * What a global reclaim (shrinkmem, A3) can make of a page: an evictable present page may be
+ * swapped (anon, with swap on) or unmapped (page cache, shmem, a clean MADV_FREE page). A swap
+ * entry, an empty PTE, the zero page, hugetlb and mlocked pages stay as they are (§6.1 rows 1b,
+ * 6, 7; no reclaim faults a page in).
+ */
+function widen(s: State, v: Vma, i: number, p: PagePred): PagePred {
+  const t = v.ptes[i]!;
+  if (p.state !== 'present' || p.zero || v.kind === 'hugetlb') return p;
+  const why = { rule: 'A3, §6.3', note: s.globalReclaim! };
+  const loose = { ...p, exclusive: 'any' as const, mapcount: 'any' as const, why };
+  if (t.t === 'anon') {
+    if (folioRefs(s, t.folio).some((r) => r.v.locked && r.pte.t === 'anon')) return p;
+    const f = s.folios[t.folio]!;
+    return { ...loose, orSwapped: s.swap, orNone: f.lazy && !f.redirtied };
+  }
+  if (objMappers(s, v.obj!, i).some((m) => m.v.locked)) return p;
+  return { ...loose, orNone: true };
+}
+
+function exactPred(s: State, v: Vma, i: number, folios: Map<number, Ref[]>): PagePred {
   const t = v.ptes[i]!;
   const w = ('why' in t && t.why) || { rule: '§6.1', note: 'as mapped' };
-  if (s.unknown) return { state: 'any', why: { rule: '§6.3', note: s.unknown } };
   switch (t.t) {
     case 'hole':
     case 'none':
@@ -92,7 +118,7 @@ function pagePred(s: State, v: Vma, i: number, folios: Map<number, Ref[]>): Page
 }
 
 function counters(s: State, v: Vma, folios: Map<number, Ref[]>): VmaCounters {
-  if (s.unknown || v.ptes.some((t) => t.t === 'hole')) return {};
+  if (s.globalReclaim || v.ptes.some((t) => t.t === 'hole')) return {};
   const kb = s.kernel.pageSize / 1024;
   const n = (pred: (i: number) => boolean) => v.ptes.filter((_t, i) => pred(i)).length * kb;
   const anon = n((i) => v.ptes[i]!.t === 'anon');
@@ -100,7 +126,9 @@ function counters(s: State, v: Vma, folios: Map<number, Ref[]>): VmaCounters {
   const around = n((i) => v.ptes[i]!.t === 'around');
   const shmem = v.kind === 'anon-shared' || v.kind === 'memfd';
   const swap = shmem ? n((i) => s.objs[v.obj!]!.pages[i]!.swapped) : n((i) => v.ptes[i]!.t === 'swap');
-  const c: VmaCounters = { Swap: [swap] };
+  // shmem pages a global reclaim may have put on swap: anything from none to all of them (A3)
+  const maybe = shmem ? n((i) => s.objs[v.obj!]!.pages[i]!.maybeSwapped === true) : 0;
+  const c: VmaCounters = { Swap: Array.from({ length: maybe / kb + 1 }, (_x, k) => swap + k * kb) };
   if (v.kind !== 'hugetlb') Object.assign(c, { Rss: Array.from({ length: around / kb + 1 }, (_x, k) => anon + obj + k * kb), Anonymous: [anon] });
   // SwapPss: each swap entry's share of its slot (§5.7; §6.1 row 10 "SwapPss = 2K each").
   const swaps = v.ptes.flatMap((t) => (t.t === 'swap' ? [folios.get(t.folio) ?? []] : []));
@@ -122,7 +150,7 @@ function counters(s: State, v: Vma, folios: Map<number, Ref[]>): VmaCounters {
 
 /** The modelled VMAs' share of a process's status counters (§5.7: VmSwap is MM_SWAPENTS, no shmem). */
 export function predictProcs(s: State): ProcPred[] {
-  if (s.unknown) return [];
+  if (s.globalReclaim) return [];
   const kb = s.kernel.pageSize / 1024;
   return s.procs
     .filter((p) => p.state === 'live')

@@ -44,6 +44,8 @@ export interface ObjPage {
   dirty: boolean;
   /** shmem page on swap (§6.1 row 5) */
   swapped: boolean;
+  /** a global reclaim (shrinkmem) may have put it on swap: not known until it is faulted in (A3) */
+  maybeSwapped?: boolean;
 }
 
 export interface Obj {
@@ -81,10 +83,8 @@ export interface Proc {
   vmas: Vma[];
   /** a whole-process step (keyword reclaim, PMADV_FLAG_RANGE) touched its other VMAs */
   wholeProcess: boolean;
-  /** dying: process_madvise(MADV_DONTNEED, PMADV_FLAG_RANGE) zapped it, and it is observed once more */
+  /** dying: process_madvise(MADV_DONTNEED) or process_mrelease() zapped it, and it is observed once more */
   zapped?: boolean;
-  /** dying: process_mrelease() may have reaped it */
-  mreleased?: boolean;
 }
 
 /** What the kernel offers: the patched interfaces are optional (spec Part A). */
@@ -107,8 +107,12 @@ export interface State {
   objs: Record<string, Obj>;
   folios: Record<number, Folio>;
   nextFolio: number;
-  /** set once a global step (shrinkmem) makes page states unknowable */
-  unknown?: string;
+  /**
+   * Set for the one step of a global reclaim (shrinkmem): any evictable page may have gone, so
+   * each page's prediction widens to what reclaim can make of it; the comparison after the step
+   * takes what it saw as the new baseline (A3, §6.3).
+   */
+  globalReclaim?: string;
 }
 
 /** A part of a mapping: pages [first, first+count), or the whole mapping. */

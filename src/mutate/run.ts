@@ -12,7 +12,8 @@ import { killers } from '../host/mutants.js';
 import { progress } from '../host/log.js';
 import { prepare } from '../host/run.js';
 import type { Arch } from '../host/arch.js';
-import { builtFeatures, runSuite } from '../suite/runner.js';
+import { runSuite } from '../suite/runner.js';
+import { expectedOf } from '../host/run.js';
 import { suite } from '../suite/index.js';
 import type { Result, Scenario } from '../suite/types.js';
 import { mutateFile, operators, type FileMutants, type Mutant, type Operator } from './generate.js';
@@ -172,7 +173,7 @@ export async function runMutate(o: MutateOptions): Promise<number> {
     reachedBy: 0,
     seconds: 0,
   }));
-  const built = builtFeatures(readFileSync(kernel.config, 'utf8'));
+  const built = expectedOf(kernel);
   const report = { series: seriesDir, kernel: kernel.image, generated: all.length, results, coverage: {} as Record<string, number[]>, timings: { buildSeconds, coverageSeconds: 0, mutantSeconds: 0, seconds: 0 }, baseline: [] as Result[], after: [] as Result[] };
   const save = () => writeFileSync(join(outDir, 'mutate.json'), JSON.stringify(report, null, 2) + '\n');
 

@@ -3,7 +3,7 @@ import { decodePagemap, type PagemapEntry } from '../agent/pagemap.js';
 import { delta, parseKeyValues, parseSmaps, parseVmstat, type SmapsVma } from '../agent/procfs.js';
 import { SubjectClient, type Reply } from '../agent/subject.js';
 import { GuestError, type Channel } from './channel.js';
-import { Mismatch, PreconditionError } from './types.js';
+import { CleanupError, Mismatch, PreconditionError } from './types.js';
 
 export interface Features {
   pageSize: number;
@@ -21,6 +21,8 @@ export interface Features {
   kernel: { release: string; version: string; arch: string };
   /** the scratch file system's mount point (/mnt/scratch in the guest) */
   scratch?: string;
+  /** the running kernel's config lines for the patched interfaces, where it has a config to read (kconfig.ts) */
+  kconfig?: { source: string; lines: string[] };
 }
 
 /** MADV_* and flag values of the guest ABI. */
@@ -173,7 +175,7 @@ export class Ctx {
     const reqs = this.cleanup.splice(0).reverse().map((q) => (q.op === 'kill' ? { ...q, states: 'ZX-', timeoutMs: 5000 } : q));
     if (!reqs.length) return;
     const stuck = (await this.guest.batch(reqs)).find((r) => r instanceof GuestError && r.code === 'ETIMEDOUT');
-    if (stuck) throw new Error(`cleanup: ${(stuck as GuestError).message}`);
+    if (stuck) throw new CleanupError(`cleanup: ${(stuck as GuestError).message}`);
   }
 }
 

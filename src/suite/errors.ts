@@ -260,8 +260,12 @@ const custom: Scenario[] = [
         status,
       ]);
       const text = (x: unknown) => (x instanceof GuestError ? undefined : (x as { text: string }).text);
-      const why = notDying(text(r[1])) ?? (r[2] instanceof GuestError ? `process_madvise gave ${r[2].code}` : undefined) ?? (/VmSize/.test(text(r[4]) ?? '') ? undefined : 'its mm was gone by the read');
+      // Only named preconditions are tried again: the state letter, ESRCH (the mm went first) and
+      // the mm gone by the read. Any other errno is the kernel's answer, and a wrong one.
+      const pm = r[2];
+      const why = notDying(text(r[1])) ?? (pm instanceof GuestError && pm.code === 'ESRCH' ? 'process_madvise gave ESRCH (the mm was gone)' : undefined) ?? (/VmSize/.test(text(r[4]) ?? '') ? undefined : 'its mm was gone by the read');
       if (why) throw new PreconditionError(`precondition not reached: the target should be dying with its mm, but ${why}`);
+      ctx.expect(!(pm instanceof GuestError), `process_madvise(MADV_DONTNEED, PMADV_FLAG_RANGE) on a dying target gave ${(pm as GuestError).code}, expected 0 (A2)`);
       // set_bit(MMF_UNSTABLE) (0005, mm/madvise.c:1412); check_stable_address_space() fails the fault (mm/memory.c)
       const read = r[3];
       ctx.expect(read instanceof GuestError && read.code === 'EIO', `read of a zapped page: ${read instanceof GuestError ? read.code : `${Buffer.from((read as { base64: string }).base64, 'base64').length} bytes`}, expected EIO (MMF_UNSTABLE)`);
@@ -439,7 +443,11 @@ const custom: Scenario[] = [
       await s.touch(m.id, 'read');
       await s.unmap(m.id); // clean, unmapped, in the page cache
       const before = await ctx.globals();
-      const total = (before.meminfo.MemTotal ?? 0) / (ctx.page / 1024);
+      const kbPage = ctx.page / 1024;
+      const total = (before.meminfo.MemTotal ?? 0) / kbPage;
+      // What it can take: the four LRU lists and the slab (flush_reclaim_state, mm/vmscan.c:290).
+      const reclaimable = ['Active(file)', 'Inactive(file)', 'Active(anon)', 'Inactive(anon)', 'Slab'].reduce((n, k) => n + (before.meminfo[k] ?? 0) / kbPage, 0);
+      const upper = Math.min(total, Math.ceil(reclaimable) + 2 * 32);
       const w = await ctx.write('/dev/shrinkmem', '1048576');
       ctx.expect(w.ok && w.value === 7, `write '1048576' gave ${w.ok ? w.value : w.code}, expected 7`);
       const freed = Number((await ctx.read('/dev/shrinkmem')).trim());
@@ -447,7 +455,7 @@ const custom: Scenario[] = [
       await swapBack(ctx);
       // nr_pages = totalram_pages() (mm/shrinkmem.c:40-41): reclaim goes down to priority 0, which
       // scans the whole LRU, and clean unmapped page cache is what it takes first.
-      ctx.expect(freed >= pool && freed <= total, `freed ${freed} pages for a request above RAM; want ${pool} (the clean pool) to ${total} (MemTotal)`);
+      ctx.expect(freed >= pool && freed <= upper, `freed ${freed} pages for a request above RAM; want ${pool} (the clean pool) to ${upper} (what the LRU lists and the slab held, give or take two batches of 32)`);
       const cachedPages = -(d.meminfo.Cached ?? 0) / (ctx.page / 1024);
       ctx.expect(cachedPages >= pool, `Cached fell by ${cachedPages} pages; the ${pool}-page clean pool alone should go (A3)`);
     },

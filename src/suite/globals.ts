@@ -22,6 +22,11 @@ async function zramSectorsWritten(ctx: Ctx): Promise<number> {
   return Number((await ctx.read(`/sys/block/${ctx.features.swap.device ?? 'zram0'}/stat`)).trim().split(/\s+/)[6]);
 }
 
+async function expectSwapped(ctx: Ctx, s: SubjectClient, m: Mapping, what: string): Promise<void> {
+  const n = (await ctx.pagemap(s.pid, m.addr, m.pages)).filter((e) => e.swapped).length;
+  ctx.expect(n === m.pages, `${what}: ${n} of ${m.pages} pages are swap entries, expected all (§6.1 rows 1, 10)`);
+}
+
 function expectDelta(ctx: Ctx, what: string, got: number | undefined, want: number): void {
   ctx.expect(got === want, `${what} changed by ${got}, expected ${want} (§6.3)`);
 }
@@ -75,17 +80,19 @@ export const globals: Scenario[] = [
       const t0 = await ctx.globals();
       await rangeReclaim(ctx, p, m);
       const d1 = await ctx.globalsDelta(t0);
+      // What others' swap-ins cannot move comes first: pswpout and the pages themselves.
+      expectDelta(ctx, 'pswpout after P', d1.vmstat.pswpout, 0);
+      await expectSwapped(ctx, p, m, 'P after its reclaim');
       quiet(d1);
       expectSwapFree(ctx, 'SwapFree after P', d1.meminfo.SwapFree, kb);
       expectSwapCached(ctx, 'SwapCached after P', d1.meminfo.SwapCached, kb);
-      expectDelta(ctx, 'pswpout after P', d1.vmstat.pswpout, 0);
       const t1 = await ctx.globals();
       await rangeReclaim(ctx, c, m);
       const d2 = await ctx.globalsDelta(t1);
+      expectDelta(ctx, 'pswpout after C', d2.vmstat.pswpout, PAGES);
       quiet(d2);
       expectSwapFree(ctx, 'SwapFree after C (no new slots)', d2.meminfo.SwapFree, 0);
       expectSwapCached(ctx, 'SwapCached after C', d2.meminfo.SwapCached, -kb);
-      expectDelta(ctx, 'pswpout after C', d2.vmstat.pswpout, PAGES);
     },
   },
   {
@@ -100,10 +107,12 @@ export const globals: Scenario[] = [
       const t0 = await ctx.globals();
       await rangeReclaim(ctx, p, m);
       const d = await ctx.globalsDelta(t0);
-      quiet(d);
-      expectSwapFree(ctx, 'SwapFree', d.meminfo.SwapFree, m.bytes / 1024);
       expectDelta(ctx, 'pswpout', d.vmstat.pswpout, 0);
       expectDelta(ctx, 'zram0 sectors written', (await zramSectorsWritten(ctx)) - z0, 0);
+      // Not written, yet swapped: every page a swap entry (a kernel that did nothing fails here).
+      await expectSwapped(ctx, p, m, 'the zero-filled pages');
+      quiet(d);
+      expectSwapFree(ctx, 'SwapFree', d.meminfo.SwapFree, m.bytes / 1024);
       const z1 = await zramSectorsWritten(ctx);
       const n = await p.map('anon-private', PAGES);
       await p.touch(n.id, 'write');

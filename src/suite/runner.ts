@@ -2,7 +2,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GuestError, type Channel } from './channel.js';
 import { Ctx, type Features } from './ctx.js';
-import { Mismatch, PreconditionError, type Feature, type Depth, type Needs, type Result, type Scenario } from './types.js';
+import { fromConfig, merge, type Expected } from './kconfig.js';
+import { CleanupError, Mismatch, PreconditionError, type Feature, type Depth, type Kind, type Needs, type Result, type Scenario } from './types.js';
 
 const FEATURE_PROBE: Record<Feature, (f: Features) => boolean> = {
   'proc-reclaim': (f) => f.interfaces.procReclaim,
@@ -16,19 +17,6 @@ const FEATURE_NAMES: Record<Feature, string> = {
   shrinkmem: '/dev/shrinkmem',
   'process-mrelease': 'process_mrelease()',
 };
-
-/** Kconfig option that builds each feature into the kernel (spec A1-A3). */
-const FEATURE_CONFIG: Partial<Record<Feature, string>> = {
-  'proc-reclaim': 'CONFIG_PROCESS_RECLAIM',
-  'pmadv-range': 'CONFIG_PROCESS_MADVISE_REAP',
-  shrinkmem: 'CONFIG_SHRINKMEM',
-};
-
-/** The features a kernel's .config says it was built with. */
-export function builtFeatures(dotConfig: string): Set<Feature> {
-  const on = new Set(dotConfig.split('\n').filter((l) => /=y$/.test(l)).map((l) => l.slice(0, -2)));
-  return new Set((Object.keys(FEATURE_CONFIG) as Feature[]).filter((f) => on.has(FEATURE_CONFIG[f]!)));
-}
 
 /** Why a scenario cannot run here, or undefined. */
 export function skipReason(needs: Needs, f: Features): string | undefined {
@@ -67,6 +55,15 @@ export function selectScenarios(all: readonly Scenario[], filter?: string, depth
   return all.filter((s) => (!re || re.test(s.id)) && (depth === 'full' || s.depth !== 'full'));
 }
 
+/** What kind of not-passing an error is (types.ts Kind). */
+export function kindOf(e: unknown): Kind {
+  if (e instanceof Mismatch) return 'fail';
+  if (e instanceof PreconditionError) return 'precondition';
+  if (e instanceof CleanupError) return 'timeout';
+  if (e instanceof GuestError) return e.code === 'ETIMEDOUT' ? 'timeout' : e.code === 'ECRASH' || e.code === 'EGUESTEXIT' ? 'crash' : 'harness';
+  return 'harness';
+}
+
 /** Tries for a scenario whose precondition was not reached (PreconditionError). */
 const ATTEMPTS = 3;
 
@@ -86,20 +83,16 @@ export async function attempts(guest: Channel, makeCtx: () => Ctx, fn: (ctx: Ctx
     } catch (e) {
       error = e;
     }
-    // A subject that would not go can move the next scenario's counters: that is an error of this one.
+    // A subject that would not go can move the next scenario's counters: that is an error of this
+    // one, and it ends the tries (a retry would drop it).
     if (guest.alive) await ctx.finish().catch((e: Error) => (cleanupError = e));
-    if (!(error instanceof PreconditionError) || retried.length + 1 >= ATTEMPTS || !guest.alive) return { error, cleanupError, retried };
+    if (!(error instanceof PreconditionError) || cleanupError || retried.length + 1 >= ATTEMPTS || !guest.alive) return { error, cleanupError, retried };
     retried.push(error.message);
     // An idle agent lets CPU 0's other tasks run now, rather than in the fair server's next 50 ms.
     await sleep(100 * retried.length);
   }
 }
 
-/**
- * Runs the scenarios. `built` names the features the kernel was configured
- * with: one the guest does not show is a FAIL, never a SKIP, so a broken port
- * cannot pass as an unpatched kernel.
- */
 export interface SuiteHooks {
   /** before a scenario that runs (not one skipped) */
   before?: (s: Scenario) => Promise<void>;
@@ -109,8 +102,15 @@ export interface SuiteHooks {
   stop?: (r: Result) => boolean;
 }
 
-export async function runSuite(guest: Channel, scenarios: readonly Scenario[], onResult: (r: Result) => void = () => {}, built: ReadonlySet<Feature> = new Set(), hooks: SuiteHooks = {}): Promise<Result[]> {
+/**
+ * Runs the scenarios. `expected` names the interfaces the kernel should have
+ * (kconfig.ts), and the target's own config adds to them: one the target does
+ * not show is a FAIL, never a SKIP, so a broken port cannot pass as an
+ * unpatched kernel.
+ */
+export async function runSuite(guest: Channel, scenarios: readonly Scenario[], onResult: (r: Result) => void = () => {}, expected: Expected = new Map(), hooks: SuiteHooks = {}): Promise<Result[]> {
   const features = guest.features as unknown as Features;
+  const expect = merge(expected, features.kconfig && fromConfig(features.kconfig.lines.join('\n'), features.kconfig.source));
   await prepareGuest(guest, features);
   // Start the unprivileged workers now; their Node start-up overlaps the first scenarios.
   // A generous limit: a timed-out request marks the guest lost, and a slow start is no kernel bug.
@@ -125,10 +125,10 @@ export async function runSuite(guest: Channel, scenarios: readonly Scenario[], o
     const t0 = Date.now();
     let r: Result;
     const skip = skipReason(s.needs, features);
-    if (skip && s.needs.feature && built.has(s.needs.feature) && !FEATURE_PROBE[s.needs.feature](features)) {
-      r = { id: s.id, status: 'fail', reason: `kernel was built with ${FEATURE_CONFIG[s.needs.feature]}=y but the guest ${skip.replace(/^kernel /, '')}`, durationMs: 0 };
+    if (skip && s.needs.feature && expect.has(s.needs.feature) && !FEATURE_PROBE[s.needs.feature](features)) {
+      r = { id: s.id, status: 'fail', kind: 'fail', reason: `expected ${FEATURE_NAMES[s.needs.feature]} (${expect.get(s.needs.feature)}) but the target ${skip.replace(/^kernel /, '')}`, durationMs: 0 };
     } else if (skip) r = { id: s.id, status: 'skip', reason: skip, durationMs: 0 };
-    else if (!guest.alive) r = { id: s.id, status: 'error', reason: `guest lost earlier: ${guest.lostReason?.code}`, durationMs: 0 };
+    else if (!guest.alive) r = { id: s.id, status: 'error', kind: 'lost', reason: `guest lost earlier: ${guest.lostReason?.code}`, durationMs: 0 };
     else {
       await hooks.before?.(s);
       const ran = await attempts(guest, () => new Ctx(guest, features, s.needs.swap ?? swapOn), async (ctx) => {
@@ -138,11 +138,12 @@ export async function runSuite(guest: Channel, scenarios: readonly Scenario[], o
         }
         await s.run(ctx);
       });
-      const e = ran.error ?? ran.cleanupError;
+      // A precondition missed in every try yields to a cleanup that failed after it.
+      const e = ran.error instanceof PreconditionError && ran.cleanupError ? ran.cleanupError : ran.error ?? ran.cleanupError;
       if (e === undefined) r = { id: s.id, title: s.title, status: 'pass', durationMs: 0 };
       else {
         const step = e instanceof GuestError ? `step '${e.op}': ` : '';
-        r = { id: s.id, title: s.title, status: e instanceof Mismatch ? 'fail' : 'error', reason: `${step}${(e as Error).message}`, durationMs: 0 };
+        r = { id: s.id, title: s.title, status: e instanceof Mismatch ? 'fail' : 'error', kind: kindOf(e), reason: `${step}${(e as Error).message}`, durationMs: 0 };
         if (e instanceof Mismatch && e.findings.length) r.findings = e.findings;
       }
       if (ran.retried.length) r.retried = ran.retried;

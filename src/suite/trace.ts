@@ -56,9 +56,10 @@ export async function runTrace(ctx: Ctx, steps: readonly Step[], o: { pre?: (st:
   const t = new TraceRun(ctx, o.align);
   for (let k = 0; k < steps.length; ) {
     // Usually one step; a SIGKILL goes in one batch with the step after it (and
-    // a process_mrelease there with the one after that), so that step meets the
-    // process dying rather than gone: the subject shares CPU 0 with the agent
-    // and cannot run its exit until the batch is done.
+    // a process_mrelease there with the one after that, unless it is the reap),
+    // so that step, and the observation after it, meets the process dying rather
+    // than gone: the subject shares CPU 0 with the agent and cannot run its exit
+    // until the batch is done.
     const group: Array<{ label: string; a: ReturnType<typeof apply>; got: Ret; detail?: string; decode?: (r: unknown) => { got: Ret; detail?: string } }> = [];
     const reqs: Array<{ op: string } & Record<string, unknown>> = [];
     let cur = s;
@@ -78,7 +79,7 @@ export async function runTrace(ctx: Ctx, steps: readonly Step[], o: { pre?: (st:
       }
       cur = group.at(-1)!.a.state;
       k++;
-    } while ((steps[k - 1]!.op === 'kill' || (steps[k - 1]!.op === 'mrelease' && group.length > 1)) && k < steps.length);
+    } while ((steps[k - 1]!.op === 'kill' || (steps[k - 1]!.op === 'mrelease' && group.length > 1 && steps[k]?.op !== 'reap')) && k < steps.length);
     const lastOp = steps[k - 1]!.op;
     const observe = QUIET.has(lastOp) ? [] : t.observeRequests(cur);
     const results = reqs.length || observe.length ? await ctx.guest.batch([...reqs, ...observe]) : [];
@@ -322,11 +323,13 @@ class TraceRun {
 /** A scenario whose body is a trace. */
 export const mthpKnob = (kb: number) => `/sys/kernel/mm/transparent_hugepage/hugepages-${kb}kB/enabled`;
 
-export function traceScenario(id: string, title: string, needs: Needs, steps: Step[]): Scenario {
+export function traceScenario(id: string, title: string, needs: Needs, steps: Step[], more: Pick<Scenario, 'noEffect'> = {}): Scenario {
   return {
     id,
     title,
     needs,
+    ...more,
+    steps,
     run: async (ctx) => {
       if (needs.mthp) {
         // Only kb-sized folios: every other size off (a 2 MiB-aligned mapping would take a PMD THP).

@@ -1,5 +1,6 @@
 // What a scenario is: data (id, needs) plus one small async function.
 import type { Ctx } from './ctx.js';
+import type { Step } from '../model/state.js';
 
 export type Feature = 'proc-reclaim' | 'pmadv-range' | 'shrinkmem' | 'process-mrelease';
 
@@ -23,6 +24,14 @@ export interface Scenario {
   needs: Needs;
   /** 'full': only with --depth full (and in mutate), for scenarios too slow for the default suite */
   depth?: Depth;
+  /**
+   * Why it holds on a kernel whose patched interfaces accept every call and do nothing (an errno
+   * or parser row, a return value only): what `mutants` says of it when it passes on every no-op
+   * kernel (qemu/mutants/*-noop-*). A scenario that claims an effect has none, and fails there.
+   */
+  noEffect?: string;
+  /** a trace scenario's steps, as data (trace.ts) */
+  steps?: readonly Step[];
   run(ctx: Ctx): Promise<void>;
 }
 
@@ -50,10 +59,21 @@ export interface Finding {
   explain: string;
 }
 
+/**
+ * Why a scenario did not pass, as data: 'fail', the kernel broke a rule; 'timeout', a step (or
+ * the exit of a killed subject) never finished; 'crash', the kernel crashed or the guest died
+ * mid-step; 'precondition', a named state the scenario needs was not reached in any try;
+ * 'lost', the target was gone before the scenario began; 'harness', an error of the harness or
+ * its agent. The first three are the kernel's doing: `mutants` counts them as kills.
+ */
+export type Kind = 'fail' | 'timeout' | 'crash' | 'precondition' | 'lost' | 'harness';
+
 export interface Result {
   id: string;
   title?: string;
   status: Status;
+  /** for status 'fail' and 'error': why, as data */
+  kind?: Kind;
   /** one line: the first finding, the skip reason, or the error */
   reason?: string;
   /** every forbidden observation (status 'fail') */
@@ -73,6 +93,9 @@ export const groupOf = (id: string) => id.split('.')[0]!;
  * never ran as written: no verdict; the runner tries it again.
  */
 export class PreconditionError extends Error {}
+
+/** A killed subject that did not exit, or another cleanup step that never finished: an ERROR that counts. */
+export class CleanupError extends Error {}
 
 /** An expectation the kernel did not meet: a FAIL, as opposed to an ERROR. */
 export class Mismatch extends Error {
