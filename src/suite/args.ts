@@ -70,6 +70,7 @@ export const args: Scenario[] = ROWS.flatMap((row) =>
     id: `madvise.args.${row.name}.${suffix}`,
     title: `process_madvise(${suffix === 'range' ? 'PMADV_FLAG_RANGE' : 'flags 0'}): ${row.title} (${row.rule})`,
     needs: flags ? { feature: 'pmadv-range' as const } : {},
+    noEffect: 'an argument row with MADV_COLD, which changes no page: the errno, or what a success returns',
     async run(ctx: Ctx) {
       const t = await ctx.spawn();
       const m = await t.map('anon-private', PAGES);

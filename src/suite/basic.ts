@@ -54,6 +54,7 @@ export const basic: Scenario[] = [
     id: 'reclaim.mode-0200',
     title: '/proc/PID/reclaim is write-only for its owner',
     needs: { feature: 'proc-reclaim' },
+    noEffect: "a registration row: the file's mode and owner",
     async run(ctx) {
       const s = await ctx.spawn();
       const st = await ctx.guest.request<{ mode: number }>('stat', { path: `/proc/${s.pid}/reclaim` });
@@ -88,6 +89,7 @@ export const basic: Scenario[] = [
     id: 'reclaim.anon.leaves-file',
     title: "'anon' leaves file-backed pages mapped",
     needs: { feature: 'proc-reclaim', swap: true },
+    noEffect: "checks what the keyword leaves alone: the other kind's pages stay",
     async run(ctx) {
       const s = await ctx.spawn();
       const f = await mapped(ctx, s, 'file-private', 'read');
@@ -111,6 +113,7 @@ export const basic: Scenario[] = [
     id: 'reclaim.file.leaves-anon',
     title: "'file' leaves private anon pages resident",
     needs: { feature: 'proc-reclaim' },
+    noEffect: "checks what the keyword leaves alone: the other kind's pages stay",
     async run(ctx) {
       const s = await ctx.spawn();
       const a = await mapped(ctx, s, 'anon-private', 'write');
@@ -164,6 +167,7 @@ export const basic: Scenario[] = [
     id: 'reclaim.einval.keyword-case',
     title: "'ALL' is not a keyword: EINVAL",
     needs: { feature: 'proc-reclaim' },
+    noEffect: "an errno or permission row: the call is refused before any reclaim",
     async run(ctx) {
       const s = await ctx.spawn();
       ctx.expectOutcome(await ctx.reclaim(s.pid, 'ALL'), 'EINVAL', "write 'ALL'");
@@ -173,6 +177,7 @@ export const basic: Scenario[] = [
     id: 'reclaim.einval.unaligned',
     title: 'an unaligned range address is EINVAL',
     needs: { feature: 'proc-reclaim' },
+    noEffect: "an errno or permission row: the call is refused before any reclaim",
     async run(ctx) {
       const s = await ctx.spawn();
       const m = await mapped(ctx, s, 'anon-private', 'write', 4);
@@ -232,8 +237,9 @@ export const basic: Scenario[] = [
   ]),
   {
     id: 'shrinkmem.write-read',
-    title: '/dev/shrinkmem takes a size in MB and reports the pages it freed',
+    title: '/dev/shrinkmem takes a size in MB and returns count; a read gives a number of pages, 0 after a write of 0',
     needs: { feature: 'shrinkmem' },
+    noEffect: "the device's write and read format; what a write frees is shrinkmem.bounds",
     async run(ctx) {
       const w = await ctx.write('/dev/shrinkmem', '1\n');
       ctx.expect(w.ok && w.value === 2, `write '1\\n' gave ${w.ok ? w.value : w.code}, expected 2 (count)`);

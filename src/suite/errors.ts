@@ -16,6 +16,7 @@ const efault = (id: string, what: string, feature: Feature, path: (ctx: Ctx) => 
   id,
   title: `a write to ${what} from an unmapped user buffer is EFAULT (§6.2, A3)`,
   needs: { feature },
+  noEffect: 'an errno row: the buffer faults before anything is parsed',
   async run(ctx) {
     const target = await path(ctx);
     const w = await ctx.spawn();
@@ -150,6 +151,7 @@ const custom: Scenario[] = [
     id: 'reclaim.perm.other-uid',
     title: 'another uid cannot open /proc/PID/reclaim: EACCES (§6.2)',
     needs: { feature: 'proc-reclaim' },
+    noEffect: "an errno or permission row: the call is refused before any reclaim",
     async run(ctx) {
       const { t } = await target(ctx);
       const w = await ctx.spawn(65534);
@@ -160,6 +162,7 @@ const custom: Scenario[] = [
     id: 'reclaim.perm.fd-passed',
     title: 'an fd opened by root and written after dropping to uid 65534 gets EACCES (A1 ptrace check)',
     needs: { feature: 'proc-reclaim' },
+    noEffect: "an errno or permission row: the call is refused before any reclaim",
     async run(ctx) {
       const { t, addr } = await target(ctx);
       const w = await ctx.spawn();
@@ -174,6 +177,7 @@ const custom: Scenario[] = [
     id: 'reclaim.perm.owner',
     title: "/proc/PID/reclaim is mode 0200 and owned by the process's uid (A1 registration)",
     needs: { feature: 'proc-reclaim' },
+    noEffect: "a registration row: the file's mode and owner",
     async run(ctx) {
       const t = await ctx.spawn(1000);
       const st = await ctx.guest.request<{ mode: number; uid: number }>('stat', { path: `/proc/${t.pid}/reclaim` });
@@ -184,6 +188,7 @@ const custom: Scenario[] = [
     id: 'reclaim.esrch.exited',
     title: 'a write after the process exited is ESRCH (§6.2)',
     needs: { feature: 'proc-reclaim' },
+    noEffect: "an errno or permission row: the call is refused before any reclaim",
     async run(ctx) {
       const { t } = await target(ctx);
       const w = await ctx.spawn();
@@ -197,6 +202,7 @@ const custom: Scenario[] = [
     id: 'reclaim.enoent.no-such-pid',
     title: 'no such pid: open fails with ENOENT (§6.2)',
     needs: { feature: 'proc-reclaim' },
+    noEffect: "an errno or permission row: the call is refused before any reclaim",
     async run(ctx) {
       ctx.expectOutcome(await ctx.reclaim(4194303, 'all'), 'ENOENT', 'write to /proc/4194303/reclaim');
     },
@@ -205,6 +211,7 @@ const custom: Scenario[] = [
     id: 'reclaim.zombie-noop',
     title: 'a zombie has no mm: the write returns count and does nothing (§6.2)',
     needs: { feature: 'proc-reclaim' },
+    noEffect: "a task without an mm: count, and nothing to reclaim (§6.2)",
     async run(ctx) {
       const p = await ctx.spawn();
       const c = await ctx.fork(p);
@@ -219,6 +226,7 @@ const custom: Scenario[] = [
     id: 'reclaim.huge-zero-page',
     title: 'a THP region only read maps the huge zero page: reclaim, whole or over half of it, returns count and leaves it mapped (A1, §6.1 rows 1b, 8)',
     needs: { feature: 'proc-reclaim', thp: true },
+    noEffect: "the huge zero page is skipped: count, nothing reclaimed, nothing logged",
     async run(ctx) {
       const p = await ctx.spawn();
       const pages = 1024; // two PMDs' worth, so one 2 MiB-aligned block lies inside
@@ -275,6 +283,7 @@ const custom: Scenario[] = [
     id: 'reclaim.kthread-noop',
     title: 'a kernel thread (kthreadd) has no mm: count, no-op (§6.2)',
     needs: { feature: 'proc-reclaim' },
+    noEffect: "a task without an mm: count, and nothing to reclaim (§6.2)",
     async run(ctx) {
       const r = await ctx.reclaim(2, 'all');
       ctx.expect(r.ok && r.value === 3, `write 'all' to /proc/2/reclaim gave ${r.ok ? r.value : r.code}, expected 3`);
@@ -284,6 +293,7 @@ const custom: Scenario[] = [
     id: 'reclaim.enoent.per-thread',
     title: '/proc/PID/task/TID/reclaim does not exist (A1: tgid_base_stuff only)',
     needs: { feature: 'proc-reclaim' },
+    noEffect: "an errno or permission row: the call is refused before any reclaim",
     async run(ctx) {
       const t = await ctx.spawn();
       ctx.expectOutcome(await ctx.write(`/proc/${t.pid}/task/${t.pid}/reclaim`, 'all'), 'ENOENT', 'write to the per-thread file');
@@ -293,6 +303,7 @@ const custom: Scenario[] = [
     id: 'reclaim.einval.read',
     title: 'read() of /proc/PID/reclaim is EINVAL (A1: write handler only)',
     needs: { feature: 'proc-reclaim' },
+    noEffect: "an errno or permission row: the call is refused before any reclaim",
     async run(ctx) {
       const t = await ctx.spawn();
       ctx.expectOutcome(await ctx.attempt(() => ctx.read(`/proc/${t.pid}/reclaim`)), 'EINVAL', 'read by root');
@@ -307,6 +318,7 @@ const custom: Scenario[] = [
     id: `reclaim.hidepid.${mode}`,
     title: `procfs hidepid=${mode}: another uid's open is ${code} (§6.2)`,
     needs: { feature: 'proc-reclaim' },
+    noEffect: 'a permission row: the open is refused',
     async run(ctx) {
       const dir = `/tmp/proc-${mode}`;
       await ctx.guest.request('mount', { source: 'proc', target: dir, fstype: 'proc', options: `hidepid=${mode}` }).catch(() => undefined);
@@ -376,6 +388,7 @@ const custom: Scenario[] = [
     id: 'shrinkmem.perm.mode-0600',
     title: '/dev/shrinkmem is 0600: uid 65534 cannot open it (A3)',
     needs: { feature: 'shrinkmem' },
+    noEffect: "an errno or permission row: the call is refused before any reclaim",
     async run(ctx) {
       const st = await ctx.guest.request<{ mode: number }>('stat', { path: '/dev/shrinkmem' });
       ctx.expect((st.mode & 0o777) === 0o600, `mode 0${(st.mode & 0o777).toString(8)}, expected 0600`);
@@ -387,6 +400,7 @@ const custom: Scenario[] = [
     id: 'shrinkmem.perm.cap-sys-admin',
     title: 'a write without CAP_SYS_ADMIN through a root-opened fd is EPERM (A3)',
     needs: { feature: 'shrinkmem' },
+    noEffect: "an errno or permission row: the call is refused before any reclaim",
     async run(ctx) {
       const w = await ctx.spawn();
       const fd = await w.open('/dev/shrinkmem', 'wronly');

@@ -26,6 +26,7 @@ export const parse: Scenario[] = [
     id: 'reclaim.parse.model',
     title: `/proc/PID/reclaim answers ${RECLAIM_INPUTS.length} inputs exactly as the model's parser`,
     needs: { feature: 'proc-reclaim' },
+    noEffect: "a parser row: the kernel's answer to each input against the model's parser",
     async run(ctx) {
       const s = await ctx.spawn();
       for (const input of RECLAIM_INPUTS) compare(ctx, 'reclaim', input, await ctx.reclaim(s.pid, input), parseReclaim(Buffer.from(input, 'latin1'), ctx.page));
@@ -35,6 +36,7 @@ export const parse: Scenario[] = [
     id: 'shrinkmem.parse.model',
     title: `/dev/shrinkmem answers ${SHRINKMEM_INPUTS.length} inputs exactly as the model's parser (0 MB: no reclaim)`,
     needs: { feature: 'shrinkmem' },
+    noEffect: "a parser row: the kernel's answer to each input against the model's parser",
     async run(ctx) {
       for (const input of SHRINKMEM_INPUTS) compare(ctx, 'shrinkmem', input, await ctx.write('/dev/shrinkmem', input), parseShrinkmem(Buffer.from(input, 'latin1')));
     },
