@@ -8,6 +8,7 @@ import { apply, iovecsOf, reclaimText, type Applied, type Reply, type Ret } from
 import { bits, compare, describePred, retAllowed, showRet, type Observation, type PageObs } from '../src/model/compare.js';
 import { predict, predictProcs, type PagePred, type VmaPred } from '../src/model/predict.js';
 import { initialState, vma, type Kernel, type Kind, type State, type Step } from '../src/model/state.js';
+import { patchedEffects } from '../src/model/effect.js';
 
 // ---- helpers ---------------------------------------------------------------------
 
@@ -1281,4 +1282,15 @@ test('§6.1 row 9: KSM-merged pages: one folio; R on P unmaps only P (patch 4); 
   assert.deepEqual(states(two, 'Q', 'm'), rep(N, 'present'));
   const two2 = run([{ op: 'verify', p: 'P' }], {}, two.s);
   assert.deepEqual(vp(two2, 'P', 'm').pages.map((p) => p.mapcount), rep(N, 2 * N));
+});
+
+test('patchedEffects: the patched steps of a trace that change a page, so a no-op kernel is told apart', () => {
+  const k = { pageSize: PAGE, procReclaim: true, pmadvRange: true, shrinkmem: true };
+  const anon = [spawn(), map('m', 'anon-private'), touch('m', 'write')];
+  assert.deepEqual(patchedEffects([...anon, reclaim('anon')], k, true), [4]);
+  assert.deepEqual(patchedEffects([...anon, reclaim('file')], k, true), [], "'file' leaves private anon as it is");
+  assert.deepEqual(patchedEffects([...anon, reclaim('anon')], k, false), [], 'no swap: the anon page stays');
+  assert.deepEqual(patchedEffects([...anon, pageout([{ m: 'm' }])], k, true), [], 'PAGEOUT is upstream');
+  assert.deepEqual(patchedEffects([...anon, kill(), { op: 'pmadvise', target: 'P', advice: 'dontneed', vec: [{ m: 'm' }] }], k, true), [5]);
+  assert.deepEqual(patchedEffects([...anon, { op: 'reclaim', target: 'P', text: 'ALL' }], k, true), [], 'an errno row');
 });

@@ -1,10 +1,11 @@
-// Quantities with both bounds (issue 21, item 6): scenarios against a scripted kernel that
-// reclaims too much, too little, or just right. No guest: the agent's replies are made up here.
+// Scenarios against a scripted kernel, no guest: the agent's replies are made up here. Each
+// quantity has both bounds (a kernel that reclaims too much fails as well as one that reclaims too
+// little), and only a named precondition is tried again (issue 21, items 5 and 6).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runSuite } from '../src/suite/runner.js';
 import { suite } from '../src/suite/index.js';
-import type { Guest } from '../src/host/guest.js';
+import { GuestError, type Guest } from '../src/host/guest.js';
 
 const ADDR = 0x7f0000000000n;
 const PAGES = 32;
@@ -12,7 +13,7 @@ const PAGES = 32;
 /** A kernel where 'anon' reclaim of pid 50 swaps out `swapKb` and writes `pswpout` pages; the subject had 200 kB of anon. */
 function kernel(o: { swapKb: number; pswpout: number }) {
   let reclaimed = false;
-  const features = { pageSize: 4096, cpus: 2, interfaces: { procReclaim: true, shrinkmem: false, pmadvRange: false, processMrelease: true }, swap: { totalKb: 262144 }, thp: 'never', hugepages: { sizeKb: 2048, total: 0 }, kernel: { release: '6.12.0', version: 'x', arch: 'arm64' } };
+  const features = { pageSize: 4096, cpus: 2, interfaces: { procReclaim: true, shrinkmem: false, pmadvRange: true, processMrelease: true }, swap: { totalKb: 262144 }, thp: 'never', hugepages: { sizeKb: 2048, total: 0 }, kernel: { release: '6.12.0', version: 'x', arch: 'arm64' } };
   const request = async (op: string, a: Record<string, unknown>) => {
     if (op === 'spawn') return { pid: 50, pidfd: 3 };
     if (op === 'subject') {
@@ -51,4 +52,24 @@ test("reclaim.anon.private-swapped bounds VmSwap and pswpout from both sides", a
   assert.equal(written.status, 'fail');
   assert.match(written.reason!, /pswpout grew by 5000, expected from the 32 patterned pages to the subject's 50 resident anon pages/);
   assert.equal((await verdict(128, 8)).status, 'fail');
+});
+
+test('madvise.dontneed.unstable: an errno other than ESRCH from the dying target is a FAIL, not a precondition tried again', async () => {
+  const scenario = suite.filter((s) => s.id === 'madvise.dontneed.unstable');
+  const verdict = async (code: string) => {
+    let tries = 0;
+    const g = kernel({ swapKb: 0, pswpout: 0 }) as unknown as { batch: (r: Array<{ op: string }>) => Promise<unknown[]> };
+    g.batch = async (reqs) => {
+      if (!reqs.some((q) => q.op === 'process_madvise')) return reqs.map(() => ({}));
+      tries++;
+      const status = { text: 'State:\tS (sleeping)\nSigPnd:\t0000000000000100\nShdPnd:\t0000000000000000\nVmSize:\t 1000 kB\n' };
+      return [{}, status, new GuestError('process_madvise', code, 1, code), { base64: '' }, status];
+    };
+    return { r: (await runSuite(g as unknown as Guest, scenario))[0]!, tries };
+  };
+  const einval = await verdict('EINVAL');
+  assert.deepEqual([einval.r.status, einval.r.kind, einval.tries], ['fail', 'fail', 1]);
+  assert.match(einval.r.reason!, /gave EINVAL, expected 0/);
+  const esrch = await verdict('ESRCH');
+  assert.deepEqual([esrch.r.status, esrch.r.kind, esrch.tries], ['error', 'precondition', 3]);
 });
