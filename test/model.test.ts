@@ -770,7 +770,7 @@ test('A3 /dev/shrinkmem: parse errors EINVAL; returns count; 0 is a no-op; nonze
   const big = run([{ op: 'shrinkmem', text: '100\n' }], {}, s0);
   assert.deepEqual(rets(big.a), ['returns 4']);
   assert.match(big.s.globalReclaim ?? '', /shrink_all_memory/);
-  assert.deepEqual(core(vp(big, 'P', 'm').counters), {});
+  assert.deepEqual(core(vp(big, 'P', 'm').counters).Rss, [0, 4, 8, 12, 16], 'bounded: from none of the pages to all of them');
   assert.deepEqual(rets(run([...setup, { op: 'shrinkmem', text: '1' }], { kernel: { shrinkmem: false } }).a), ['ENOENT']);
 });
 
@@ -798,6 +798,23 @@ test('A3 /dev/shrinkmem: each page may become only what reclaim makes of it, and
   for (const m of ['s', 'f']) for (let i = 0; i < N; i++) Object.assign(page(obs, 'P', m, i), { present: false, file: false });
   const v = compare(r.s, r.preds, obs, '17: shrinkmem "1"', predictProcs(r.s));
   assert.deepEqual(v.findings, []);
+  // the step's counters are bounded both ways: they fall by at most what may go, and swap rises by at most that
+  const pk = PAGE / 1024;
+  const span = (to: number, st = pk) => Array.from({ length: to / st + 1 }, (_x, k) => k * st);
+  assert.deepEqual(core(vp(r, 'P', 'a').counters), { Swap: span(KB), Rss: span(KB), Anonymous: span(KB) });
+  assert.deepEqual(vp(r, 'P', 'a').counters.SwapPss, span(KB, 1));
+  assert.deepEqual(core(vp(r, 'P', 'l').counters), { Swap: [0], Rss: [KB], Anonymous: [KB] }, 'mlocked: nothing may go');
+  assert.deepEqual(core(vp(r, 'P', 'w').counters), { Swap: [KB], Rss: [0], Anonymous: [0] }, 'swap entries stay');
+  assert.deepEqual(vp(r, 'P', 'f').counters.Rss, span(KB));
+  const [pp] = predictProcs(r.s);
+  assert.deepEqual(pp!.counters, { RssAnon: [KB, 2 * KB], RssFile: [0, KB], RssShmem: [0, KB], VmSwap: [KB, 2 * KB] });
+  const mlockedGone = observe(r.s, r.preds);
+  mlockedGone.P!.vmas.l!.smaps!.Rss = 0;
+  mlockedGone.P!.status = { VmSize: 100 * KB, RssAnon: KB, RssFile: 0, RssShmem: 0, VmSwap: 200 * KB };
+  const bad = compare(r.s, r.preds, mlockedGone, '17: shrinkmem "1"', predictProcs(r.s)).findings.map((f) => f.expected);
+  assert.equal(bad.length, 2, bad.join('; '));
+  assert.equal(bad[0], `smaps Rss ${KB} kB`);
+  assert.match(bad[1]!, new RegExp(`^status VmSwap between ${KB} and \\d+ kB \\(the modelled VMAs hold ${KB} to ${2 * KB} kB`));
   assert.equal(v.state.globalReclaim, undefined, 'the widening is for the shrinkmem step only');
   assert.deepEqual(ptes(v.state, 'P', 'a'), ['swap', 'swap', 'anon', 'anon']);
   assert.deepEqual(ptes(v.state, 'P', 's'), rep(N, 'none'));
@@ -807,7 +824,8 @@ test('A3 /dev/shrinkmem: each page may become only what reclaim makes of it, and
   assert.deepEqual(states(next, 'P', 'f'), rep(N, 'none'));
   // shmem pages out of the page tables may be in swap or still cached: smaps Swap from 0 to all of them
   assert.deepEqual(vp(next, 'P', 's').counters.Swap, [0, 4, 8, 12, 16]);
-  assert.ok(next.preds.every((x) => x.pages.every((p) => !p.orSwapped)) && predictProcs(next.s).length === 1, 'nothing widened after the step');
+  assert.ok(next.preds.every((x) => x.pages.every((p) => !p.orSwapped)), 'nothing widened after the step');
+  assert.ok(Object.values(predictProcs(next.s)[0]!.counters).every(([a, b]) => a === b), 'status counters exact after the step');
   // a page shrinkmem swapped that shows present one step later is a finding
   const later = observe(next.s, next.preds);
   Object.assign(page(later, 'P', 'a', 0), { present: true, swapped: false, pfn: 0x777n, exclusive: true });
@@ -1248,7 +1266,7 @@ test('§6.1 row 12, C.3 2: LazyFree allows 0..all MADV_FREE pages (per-CPU batch
 test('§5.7: status counters are bounded by the modelled share and the rest of the address space', () => {
   const r = run([spawn(), map('a', 'anon-private'), touch('a', 'write'), map('s', 'anon-shared'), touch('s', 'write'), reclaim('all')], { swap: true });
   const [pp] = predictProcs(r.s);
-  assert.deepEqual(pp!.counters, { RssAnon: 0, RssFile: 0, RssShmem: 0, VmSwap: KB }, 'VmSwap counts the anon swap entries, not shmem swap');
+  assert.deepEqual(pp!.counters, { RssAnon: [0, 0], RssFile: [0, 0], RssShmem: [0, 0], VmSwap: [KB, KB] }, 'VmSwap counts the anon swap entries, not shmem swap');
   assert.equal(pp!.modelKb, 2 * KB);
   const status = (VmSwap: number) => ({ P: { pid: 100, vmas: {}, status: { VmSize: 2 * KB + 1000, RssAnon: 100, RssFile: 300, RssShmem: 0, VmSwap } } });
   assert.deepEqual(compare(r.s, [], status(KB + 40), 'x', predictProcs(r.s)).findings, []);

@@ -48,10 +48,14 @@ test('no-op kernels: one per patched interface ships; the scenarios that pass on
   const m = (name: string, passed: string[]): MutantResult => ({ name, file: name, description: name, verdict: 'killed', killedBy: [], buildSeconds: 0, runSeconds: 0, passed });
   const sc = (id: string, needs: Scenario['needs'], noEffect?: string): Scenario => ({ id, title: id, needs, noEffect, run: async () => {} });
   const scenarios = [sc('errno', { feature: 'proc-reclaim' }, 'errno row'), sc('upstream', {}), sc('claims', { feature: 'shrinkmem' }), sc('caught', { feature: 'proc-reclaim' })];
-  const passes = noopPasses([m('22-noop-a', ['errno', 'upstream', 'claims', 'caught']), m('05-other', []), m('23-noop-b', ['errno', 'upstream', 'claims'])], scenarios)!;
-  assert.deepEqual(passes.map((p) => [p.id, p.reason !== undefined]), [['errno', true], ['upstream', true], ['claims', false]]);
-  assert.match(noopTable(passes), /^3 scenario\(s\) pass on every no-op kernel; 1 claim an effect/);
+  const passes = noopPasses([m('22-noop-a', ['errno', 'upstream', 'claims', 'caught']), m('05-other', []), m('23-noop-b', ['errno', 'upstream', 'claims'])], scenarios, ['22-noop-a', '23-noop-b'])!;
+  assert.deepEqual(passes.passes.map((p) => [p.id, p.reason !== undefined]), [['errno', true], ['upstream', true], ['claims', false]]);
+  assert.match(noopTable(passes), /^3 scenario\(s\) pass on every no-op kernel \(22-noop-a, 23-noop-b\); 1 claim an effect/);
   assert.match(noopTable(passes), /claims: UNEXPLAINED/);
+  // a partial run (--only) says which no-op kernels the list is the intersection of
+  const partial = noopPasses([m('22-noop-a', ['errno', 'caught'])], scenarios, ['22-noop-a', '23-noop-b', '24-noop-c'])!;
+  assert.deepEqual(partial.missing, ['23-noop-b', '24-noop-c']);
+  assert.match(noopTable(partial), /^2 scenario\(s\) pass on the 1 no-op kernel\(s\) that ran \(22-noop-a; not run: 23-noop-b, 24-noop-c\)/);
   assert.equal(noopPasses([m('05-other', ['a'])], scenarios), undefined, 'no no-op kernel ran: nothing to say');
 });
 

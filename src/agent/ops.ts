@@ -8,7 +8,7 @@ import { chmodSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync
 import { once } from 'node:events';
 import { cpus, release, version } from 'node:os';
 import type { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
+import { createRequire } from 'node:module';
 import { loadNative, type Native } from '../native.js';
 import { JsonLineChannel } from './lines.js';
 import { pfnsOf, readEntries, readRaw, readRawAt } from './pagemap.js';
@@ -120,7 +120,11 @@ const THP_DIR = '/sys/kernel/mm/transparent_hugepage';
 /** The running kernel's own config, where it has one to read: only the patched interfaces' lines. */
 function kconfig(): { source: string; lines: string[] } | undefined {
   const boot = `/boot/config-${release()}`;
-  if (existsSync('/proc/config.gz')) return { source: '/proc/config.gz', lines: configLines(gunzipSync(readFileSync('/proc/config.gz')).toString()) };
+  if (existsSync('/proc/config.gz')) {
+    // zlib only where there is something to inflate: a module less at every start-up elsewhere
+    const { gunzipSync } = createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib');
+    return { source: '/proc/config.gz', lines: configLines(gunzipSync(readFileSync('/proc/config.gz')).toString()) };
+  }
   if (existsSync(boot)) return { source: boot, lines: configLines(readFileSync(boot, 'utf8')) };
   return undefined;
 }

@@ -105,11 +105,11 @@ export async function runMutants(o: MutantOptions): Promise<number> {
     writeFileSync(join(outDir, 'mutants.json'), JSON.stringify({ results, seconds: (Date.now() - t0) / 1000 }, null, 2) + '\n');
   }
   const seconds = (Date.now() - t0) / 1000;
-  const untouched = noopPasses(results);
+  const untouched = noopPasses(results, suite, listMutants(mutantDir).filter(isNoop).map((m) => m.name));
   writeFileSync(join(outDir, 'mutants.json'), JSON.stringify({ results, seconds, ...(untouched && { noopPasses: untouched }) }, null, 2) + '\n');
   console.log(killTable(results, seconds));
   if (untouched) console.log(noopTable(untouched));
-  return results.every((r) => r.verdict === 'killed') && !untouched?.some((u) => !u.reason) ? 0 : 1;
+  return results.every((r) => r.verdict === 'killed') && !untouched?.passes.some((u) => !u.reason) ? 0 : 1;
 }
 
 /** The no-op kernels: every patched interface accepts its calls and does nothing (issue 21). */
@@ -125,18 +125,27 @@ export function whyUntouched(s: Scenario): string | undefined {
   return undefined;
 }
 
+export interface NoopPasses {
+  /** the no-op kernels that ran, and those that exist but did not */
+  ran: string[];
+  missing: string[];
+  passes: Array<{ id: string; reason?: string }>;
+}
+
 /** The scenarios that passed on every no-op kernel that ran, with why each may (undefined when none ran). */
-export function noopPasses(results: readonly MutantResult[], scenarios: readonly Scenario[] = suite): Array<{ id: string; reason?: string }> | undefined {
+export function noopPasses(results: readonly MutantResult[], scenarios: readonly Scenario[] = suite, shipped: readonly string[] = []): NoopPasses | undefined {
   const noops = results.filter((r) => isNoop(r) && r.passed);
   if (!noops.length) return undefined;
   const all = noops.slice(1).reduce((acc, r) => acc.filter((id) => r.passed!.includes(id)), noops[0]!.passed!);
   const byId = new Map(scenarios.map((s) => [s.id, s]));
-  return all.map((id) => ({ id, reason: byId.has(id) ? whyUntouched(byId.get(id)!) : undefined }));
+  const ran = noops.map((r) => r.name);
+  return { ran, missing: shipped.filter((n) => !ran.includes(n)), passes: all.map((id) => ({ id, reason: byId.has(id) ? whyUntouched(byId.get(id)!) : undefined })) };
 }
 
-export function noopTable(passes: ReadonlyArray<{ id: string; reason?: string }>): string {
-  const bad = passes.filter((p) => !p.reason);
-  return [`${passes.length} scenario(s) pass on every no-op kernel${bad.length ? `; ${bad.length} claim an effect they cannot have shown` : ', each for a reason'}:`, ...passes.map((p) => `  ${p.id}: ${p.reason ?? 'UNEXPLAINED: passes on a kernel that does nothing'}`)].join('\n');
+export function noopTable(n: NoopPasses): string {
+  const bad = n.passes.filter((p) => !p.reason);
+  const which = n.missing.length ? `the ${n.ran.length} no-op kernel(s) that ran (${n.ran.join(', ')}; not run: ${n.missing.join(', ')})` : `every no-op kernel (${n.ran.join(', ')})`;
+  return [`${n.passes.length} scenario(s) pass on ${which}${bad.length ? `; ${bad.length} claim an effect they cannot have shown` : ', each for a reason'}:`, ...n.passes.map((p) => `  ${p.id}: ${p.reason ?? 'UNEXPLAINED: passes on a kernel that does nothing'}`)].join('\n');
 }
 
 export function killTable(results: readonly MutantResult[], seconds: number): string {

@@ -1,5 +1,5 @@
 // `reclaim-harness run`: kernel + image -> boot -> suite -> reports.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildKernel, configBeside, defaultPatches, readSeries, type KernelBuild } from './kernel.js';
@@ -80,7 +80,7 @@ export async function prepare(o: Pick<RunOptions, 'kernel' | 'modules' | 'kernel
  */
 export function expectedOf(kernel: { image: string; config?: string }, expect: readonly Patched[] = []): Expected {
   const config = kernel.config ?? configBeside(kernel.image);
-  return merge(config && existsSync(config) ? fromConfig(readFileSync(config, 'utf8'), kernel.config ? "the built kernel's .config" : `${config} (beside the Image)`) : undefined, expect.length ? parseExpect(expect.join(',')) : undefined);
+  return merge(config ? fromConfig(readFileSync(config, 'utf8'), kernel.config ? "the built kernel's .config" : `${config} (beside the Image)`) : undefined, expect.length ? parseExpect(expect.join(',')) : undefined);
 }
 
 /** `reclaim-harness shell`: the same guest, with a shell on this terminal. */

@@ -152,7 +152,7 @@ export function compare(state: State, preds: VmaPred[], obs: Observation, step: 
       const got = vo.smaps[field];
       if (got === undefined || !allowed) continue;
       if (!allowed.includes(got)) {
-        findings.push({ step, process: procName, vma: vmaName, expected: `smaps ${field} ${allowed.join(' or ')} kB`, observed: `${got} kB`, rule: '§5.7, §6.1', explain: `smaps ${field} disagrees with the pages the model holds in this VMA` });
+        findings.push({ step, process: procName, vma: vmaName, expected: `smaps ${field} ${setText(allowed)} kB`, observed: `${got} kB`, rule: '§5.7, §6.1', explain: `smaps ${field} disagrees with the pages the model holds in this VMA` });
         continue;
       }
       if (field === 'AnonHugePages') {
@@ -174,15 +174,22 @@ export function compare(state: State, preds: VmaPred[], obs: Observation, step: 
     for (const [field, model] of Object.entries(pp.counters)) {
       const got = po.status[field];
       const slack = rssSlack(state.kernel, field as RssField, po.status.Threads ?? 1);
-      const lo = Math.max(0, model - slack.under * kb);
-      const hi = model + rest + slack.over * kb;
+      const lo = Math.max(0, model[0] - slack.under * kb);
+      const hi = model[1] + rest + slack.over * kb;
       if (got === undefined || (got >= lo && got <= hi)) continue;
       const lag = slack.why ? `; ${slack.why}` : '';
-      findings.push({ step, process: `${pp.proc.label} (pid ${po.pid})`, expected: `status ${field} between ${lo} and ${hi} kB (the modelled VMAs hold ${model} kB${lag})`, observed: `${got} kB`, rule: '§5.7', explain: got < lo ? `${field} counts less than the modelled pages alone` : `${field} exceeds what the whole address space could hold` });
+      findings.push({ step, process: `${pp.proc.label} (pid ${po.pid})`, expected: `status ${field} between ${lo} and ${hi} kB (the modelled VMAs hold ${model[0] === model[1] ? model[0] : `${model[0]} to ${model[1]}`} kB${lag})`, observed: `${got} kB`, rule: '§5.7', explain: got < lo ? `${field} counts less than the modelled pages alone` : `${field} exceeds what the whole address space could hold` });
     }
   }
   delete next.globalReclaim;
   return { findings, state: next, seen };
+}
+
+/** An allowed set, short: "4", "0 or 2048", "8 to 64 in steps of 4". */
+export function setText(allowed: readonly number[]): string {
+  const step = allowed.length > 2 ? allowed[1]! - allowed[0]! : 0;
+  if (step > 0 && allowed.every((x, k) => x === allowed[0]! + k * step)) return `${allowed[0]} to ${allowed.at(-1)}${step === 1 ? '' : ` in steps of ${step}`}`;
+  return allowed.join(' or ');
 }
 
 /** A PTE the model was unsure of, as observed: mapped, swapped, or empty. */

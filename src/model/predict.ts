@@ -39,7 +39,7 @@ export interface PagePred {
 export type VmaCounters = Partial<Record<'Rss' | 'Swap' | 'SwapPss' | 'Anonymous' | 'LazyFree' | 'AnonHugePages', number[]>>;
 
 /** /proc/PID/status counters, in kB: the part the modelled VMAs hold. */
-export type ProcCounters = Record<'RssAnon' | 'RssFile' | 'RssShmem' | 'VmSwap', number>;
+export type ProcCounters = Record<'RssAnon' | 'RssFile' | 'RssShmem' | 'VmSwap', [from: number, to: number]>;
 
 export interface ProcPred {
   proc: Proc;
@@ -117,30 +117,40 @@ function exactPred(s: State, v: Vma, i: number, folios: Map<number, Ref[]>): Pag
   }
 }
 
-function counters(s: State, v: Vma, folios: Map<number, Ref[]>): VmaCounters {
-  if (s.globalReclaim || v.ptes.some((t) => t.t === 'hole')) return {};
+/** from, from + step, …, to */
+const span = (from: number, to: number, step: number): number[] => Array.from({ length: Math.max(0, Math.round((to - from) / step)) + 1 }, (_x, k) => from + k * step);
+
+/** A page the prediction lets go: fault-around's, or a global reclaim's (A3). */
+const mayGo = (p: PagePred): boolean => p.state === 'present' && (p.orNone === true || p.orSwapped === true);
+
+function counters(s: State, v: Vma, folios: Map<number, Ref[]>, pages: PagePred[]): VmaCounters {
+  if (v.ptes.some((t) => t.t === 'hole')) return {};
   const kb = s.kernel.pageSize / 1024;
   const n = (pred: (i: number) => boolean) => v.ptes.filter((_t, i) => pred(i)).length * kb;
+  const mapped = (i: number) => ['anon', 'obj', 'around'].includes(v.ptes[i]!.t);
   const anon = n((i) => v.ptes[i]!.t === 'anon');
-  const obj = n((i) => v.ptes[i]!.t === 'obj');
-  const around = n((i) => v.ptes[i]!.t === 'around');
+  // what a global reclaim or fault-around may have taken: counters fall by up to this much, and no more
+  const anonGo = n((i) => v.ptes[i]!.t === 'anon' && mayGo(pages[i]!));
+  const toSwap = n((i) => v.ptes[i]!.t === 'anon' && pages[i]!.orSwapped === true);
   const shmem = v.kind === 'anon-shared' || v.kind === 'memfd';
   const swap = shmem ? n((i) => s.objs[v.obj!]!.pages[i]!.swapped) : n((i) => v.ptes[i]!.t === 'swap');
   // shmem pages a global reclaim may have put on swap: anything from none to all of them (A3)
-  const maybe = shmem ? n((i) => s.objs[v.obj!]!.pages[i]!.maybeSwapped === true) : 0;
-  const c: VmaCounters = { Swap: Array.from({ length: maybe / kb + 1 }, (_x, k) => swap + k * kb) };
-  if (v.kind !== 'hugetlb') Object.assign(c, { Rss: Array.from({ length: around / kb + 1 }, (_x, k) => anon + obj + k * kb), Anonymous: [anon] });
-  // SwapPss: each swap entry's share of its slot (§5.7; §6.1 row 10 "SwapPss = 2K each").
+  const maybe = shmem ? n((i) => s.objs[v.obj!]!.pages[i]!.maybeSwapped === true) : toSwap;
+  const c: VmaCounters = { Swap: span(swap, swap + maybe, kb) };
+  if (v.kind !== 'hugetlb') Object.assign(c, { Rss: span(n((i) => mapped(i) && !mayGo(pages[i]!)), n(mapped), kb), Anonymous: span(anon - anonGo, anon, kb) });
+  // SwapPss: each swap entry's share of its slot (§5.7; §6.1 row 10 "SwapPss = 2K each");
+  // a page a global reclaim swaps adds up to a page's worth (less if its slot is shared).
   const swaps = v.ptes.flatMap((t) => (t.t === 'swap' ? [folios.get(t.folio) ?? []] : []));
   if (!shmem && swaps.every((refs) => refs.every((r) => r.p.state === 'live'))) {
-    c.SwapPss = [Math.floor(swaps.reduce((sum, refs) => sum + (kb * 1024) / refs.filter((r) => r.pte.t === 'swap').length, 0) / 1024)];
+    const base = Math.floor(swaps.reduce((sum, refs) => sum + (kb * 1024) / refs.filter((r) => r.pte.t === 'swap').length, 0) / 1024);
+    c.SwapPss = span(base, base + toSwap, 1);
   }
   // LazyFree: clean MADV_FREE pages; the per-CPU lru_lazyfree batch may still hold some (C.3 2).
   const lazy = n((i) => {
     const t = v.ptes[i]!;
     return t.t === 'anon' && s.folios[t.folio]!.lazy && !s.folios[t.folio]!.redirtied;
   });
-  c.LazyFree = Array.from({ length: lazy / kb + 1 }, (_x, k) => k * kb);
+  c.LazyFree = span(0, lazy, kb);
   if (v.thp) {
     const full = anon === v.pages * kb ? anon : 0;
     c.AnonHugePages = v.thp === 'pmd' ? [full] : v.thp === 'split' ? [0] : [...new Set([0, full])];
@@ -148,36 +158,50 @@ function counters(s: State, v: Vma, folios: Map<number, Ref[]>): VmaCounters {
   return c;
 }
 
-/** The modelled VMAs' share of a process's status counters (§5.7: VmSwap is MM_SWAPENTS, no shmem). */
+/**
+ * The modelled VMAs' share of a process's status counters, from–to (§5.7: VmSwap is MM_SWAPENTS,
+ * no shmem). Exact but for a global reclaim's step (A3): then each Rss counter may fall by the
+ * pages it may take, and VmSwap rise by the anon pages it may swap.
+ */
 export function predictProcs(s: State): ProcPred[] {
-  if (s.globalReclaim) return [];
   const kb = s.kernel.pageSize / 1024;
+  const folios = folioIndex(s);
   return s.procs
     .filter((p) => p.state === 'live')
     .map((p) => {
-      const c: ProcCounters = { RssAnon: 0, RssFile: 0, RssShmem: 0, VmSwap: 0 };
+      const c: ProcCounters = { RssAnon: [0, 0], RssFile: [0, 0], RssShmem: [0, 0], VmSwap: [0, 0] };
+      const add = (field: keyof ProcCounters, sure: boolean, may = !sure) => {
+        if (sure) c[field][0] += kb;
+        if (sure || may) c[field][1] += kb;
+      };
       for (const v of p.vmas) {
         if (v.kind === 'hugetlb') continue;
-        for (const t of v.ptes) {
-          if (t.t === 'anon') c.RssAnon += kb;
-          else if (t.t === 'swap') c.VmSwap += kb;
-          else if (t.t === 'obj') c[v.kind === 'anon-shared' || v.kind === 'memfd' ? 'RssShmem' : 'RssFile'] += kb;
-        }
+        v.ptes.forEach((t, i) => {
+          const go = s.globalReclaim !== undefined && mayGo(pagePred(s, v, i, folios));
+          if (t.t === 'anon') {
+            add('RssAnon', !go);
+            if (go && pagePred(s, v, i, folios).orSwapped) add('VmSwap', false, true);
+          } else if (t.t === 'swap') add('VmSwap', true);
+          else if (t.t === 'obj') add(v.kind === 'anon-shared' || v.kind === 'memfd' ? 'RssShmem' : 'RssFile', !go);
+        });
       }
       return { proc: p, counters: c, modelKb: p.vmas.reduce((n, v) => n + v.pages * kb, 0) };
     });
 }
 
-/** Predictions for every modelled VMA of every live process. */
 /** Whose pages are observed: live processes, and a dying one right after process_madvise(MADV_DONTNEED) zapped it. */
 export const observed = (p: Proc): boolean => p.state === 'live' || (p.state === 'dying' && p.zapped === true);
 
+/** Predictions for every modelled VMA of every observed process. */
 export function predict(s: State): VmaPred[] {
   const out: VmaPred[] = [];
   const folios = folioIndex(s);
   for (const p of s.procs) {
     if (!observed(p)) continue;
-    for (const v of p.vmas) out.push({ proc: p, vma: v, pages: v.ptes.map((_t, i) => pagePred(s, v, i, folios)), counters: counters(s, v, folios) });
+    for (const v of p.vmas) {
+      const pages = v.ptes.map((_t, i) => pagePred(s, v, i, folios));
+      out.push({ proc: p, vma: v, pages, counters: counters(s, v, folios, pages) });
+    }
   }
   return out;
 }
