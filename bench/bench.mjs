@@ -8,17 +8,17 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildKernel, debianSource, defaultPatches, readSeries, seriesInTree } from '../dist/src/host/kernel.js';
-import { cacheDir } from '../dist/src/host/cache.js';
-import { chooseAccel } from '../dist/src/host/qemu.js';
-import { prepare } from '../dist/src/host/run.js';
-import { Guest } from '../dist/src/host/guest.js';
+import { buildKernel, debianSource, defaultPatches, readSeries, seriesInTree } from '../dist/src/build/kernel.js';
+import { cacheDir } from '../dist/src/build/cache.js';
+import { chooseAccel } from '../dist/src/target/qemu.js';
+import { prepare } from '../dist/src/pipeline.js';
+import { Guest } from '../dist/src/target/guest.js';
 import { attempts, prepareGuest } from '../dist/src/suite/runner.js';
 import { Ctx } from '../dist/src/suite/ctx.js';
 import { runTrace } from '../dist/src/suite/trace.js';
 import { realize, sequence } from '../dist/src/fuzz/gen.js';
 import { reproducer } from '../dist/src/fuzz/repro.js';
-import { compileReproducer } from '../dist/src/fuzz/run.js';
+import { compileReproducer } from '../dist/src/fuzz/campaign.js';
 import fc from 'fast-check';
 
 const out = 'out/bench/bench';
@@ -56,7 +56,7 @@ for (const arch of arches) {
   const edited = EDITED;
   const dir = join(out, arch);
   const t0 = Date.now();
-  const r = spawnSync('node', ['dist/src/cli.js', 'run', '--arch', arch, '--kernel-src', tree, '--output', dir], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const r = spawnSync('node', ['dist/src/cli/index.js', 'run', '--arch', arch, '--kernel-src', tree, '--output', dir], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const wall = (Date.now() - t0) / 1000;
   writeFileSync(join(dir, 'run.stderr'), r.stderr);
   if (r.status !== 0) throw new Error(`run --arch ${arch}: exit ${r.status}\n${r.stderr.slice(-2000)}`);

@@ -12,7 +12,7 @@ const cli = (args) => {
   const t0 = Date.now();
   let code = 0;
   try {
-    execFileSync('node', ['dist/src/cli.js', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('node', ['dist/src/cli/index.js', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   } catch (e) {
     code = e.status ?? 1;
   }

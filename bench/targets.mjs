@@ -6,8 +6,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildKernel } from '../dist/src/host/kernel.js';
-import { targetBundle } from '../dist/src/host/bundle.js';
+import { buildKernel } from '../dist/src/build/kernel.js';
+import { targetBundle } from '../dist/src/build/guest/target-bundle.js';
 import { startBoard } from '../dist/test/helpers/board.js';
 
 const out = 'out/bench/targets';
@@ -15,7 +15,7 @@ rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const cli = (args) => {
   const t0 = Date.now();
-  const r = spawnSync('node', ['dist/src/cli.js', ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const r = spawnSync('node', ['dist/src/cli/index.js', ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${args.join(' ')}: exit ${r.status}\n${r.stderr.slice(-2000)}`);
   return (Date.now() - t0) / 1000;
 };

@@ -10,11 +10,11 @@ import { cpus, release, version } from 'node:os';
 import type { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 import { loadNative, type Native } from '../native.js';
-import { JsonLineChannel } from './lines.js';
+import { JsonLineChannel } from '../protocol/lines.js';
 import { pfnsOf, readEntries, readRaw, readRawAt } from './pagemap.js';
-import { pickKeyValues, smapsFieldsOf } from './procfs.js';
+import { pickKeyValues, smapsFieldsOf } from '../protocol/procfs.js';
 import { Subject } from './subject.js';
-import { configLines } from '../suite/kconfig.js';
+import { configLines } from '../protocol/kconfig.js';
 import { Knobs, releaseZram, scratchProblem, setUpZram, stageProblem, zramProblem, type Zram } from './stage.js';
 
 type Req = { id: number; op: string; [k: string]: unknown };

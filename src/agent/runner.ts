@@ -9,10 +9,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { batchReplies, GuestError, type Channel } from '../suite/channel.js';
-import { suite } from '../suite/index.js';
+import { batchReplies, GuestError, type Channel } from '../protocol/channel.js';
+import { suite } from '../scenarios/index.js';
 import { runSuite, selectScenarios } from '../suite/runner.js';
-import { parseExpect } from '../suite/kconfig.js';
+import { parseExpect } from '../protocol/kconfig.js';
 import type { Depth, Result } from '../suite/types.js';
 import { resultLine } from '../report/human.js';
 import { summarize, type RunReport } from '../report/json.js';

@@ -5,7 +5,7 @@
 import { apply, type Ret } from '../model/apply.js';
 import { predict } from '../model/predict.js';
 import { initialState, type Kind, type State, type Step } from '../model/state.js';
-import type { Finding } from '../suite/types.js';
+import type { Finding } from '../model/compare.js';
 
 const PROCS = ['P', 'C', 'Q'];
 const KIND: Record<Kind, number> = { 'anon-private': 0, 'anon-shared': 1, 'file-private': 2, 'file-shared': 3, memfd: 4, hugetlb: 5 };

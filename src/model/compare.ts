@@ -1,11 +1,30 @@
 // The comparator: observations against the model's allowed sets. A forbidden
 // observation is a finding (FAIL) that names the page, its VMA, what was
 // allowed, what was seen, the rule and why; an allowed outcome is coverage.
-import type { Finding } from '../suite/types.js';
 import type { Ret } from './apply.js';
 import type { PagePred, ProcPred, VmaPred } from './predict.js';
 import type { Pte, State, Why } from './state.js';
 import { rssSlack, type RssField } from './versions.js';
+
+/** One forbidden observation, explained: what the comparator reports for a FAIL. */
+export interface Finding {
+  /** the step, as '3: reclaim P anon' */
+  step: string;
+  /** process label and pid, e.g. 'P (pid 123)' */
+  process?: string;
+  /** page address in hex, when the finding is about a page */
+  addr?: string;
+  /** the VMA and its mapping type, e.g. 'm1 anon-private 0x7f..-0x7f.. (32 pages)' */
+  vma?: string;
+  /** what the model allowed, decoded */
+  expected: string;
+  /** what the kernel showed, decoded */
+  observed: string;
+  /** spec section the rule comes from, e.g. '§6.1 row 10' */
+  rule: string;
+  /** one line: why this is wrong */
+  explain: string;
+}
 
 /** One pagemap entry as the comparator needs it (decoded by the agent side). */
 export interface PageObs {

@@ -1,6 +1,7 @@
 // The human report: one line per result, a table per group, each failure
 // explained finding by finding, and the timings. Fits a 100-column terminal.
-import type { Finding, Result } from '../suite/types.js';
+import type { Finding } from '../model/compare.js';
+import type { Result } from '../suite/types.js';
 import { byGroup, targetLine, type RunReport } from './json.js';
 
 const MARK: Record<Result['status'], string> = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', error: 'ERROR' };

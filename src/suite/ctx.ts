@@ -1,9 +1,9 @@
 // The scenario toolkit: subjects, procfs writes, syscalls and observations in the guest.
-import { decodePagemap, type PagemapEntry } from '../agent/pagemap.js';
-import { delta, parseKeyValues, parseSmaps, parseVmstat, type SmapsVma } from '../agent/procfs.js';
-import { SubjectClient, type Reply } from '../agent/subject.js';
-import { GuestError, type Channel } from './channel.js';
-import { CleanupError, Mismatch, PreconditionError } from './types.js';
+import { decodePagemap, type PagemapEntry } from '../protocol/pagemap.js';
+import { delta, parseKeyValues, parseSmaps, parseVmstat, type SmapsVma } from '../protocol/procfs.js';
+import { SubjectClient, type Reply } from '../protocol/subject.js';
+import { GuestError, type Channel } from '../protocol/channel.js';
+import { CleanupError, Mismatch, PreconditionError } from './failures.js';
 
 export interface Features {
   pageSize: number;

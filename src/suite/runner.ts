@@ -1,9 +1,11 @@
 // Runs scenarios one after another in a booted guest, with honest SKIPs.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GuestError, type Channel } from './channel.js';
+import { GuestError, type Channel } from '../protocol/channel.js';
 import { Ctx, type Features } from './ctx.js';
-import { fromConfig, merge, type Expected } from './kconfig.js';
-import { CleanupError, Mismatch, PreconditionError, type Feature, type Depth, type Kind, type Needs, type Result, type Scenario } from './types.js';
+import { fromConfig, merge, type Expected } from '../protocol/kconfig.js';
+import { CleanupError, Mismatch, PreconditionError } from './failures.js';
+import { type Feature } from '../protocol/kconfig.js';
+import { type Depth, type Kind, type Needs, type Result, type Scenario } from './types.js';
 
 const FEATURE_PROBE: Record<Feature, (f: Features) => boolean> = {
   'proc-reclaim': (f) => f.interfaces.procReclaim,

@@ -1,15 +1,17 @@
 // Scenarios as traces: a list of model steps, performed in the guest and
 // replayed in the reference model. After each step the return value and every
 // page of every live process are compared with what the model allows.
-import { decodePagemap } from '../agent/pagemap.js';
-import { SubjectError, subjectLine, type SubjectClient } from '../agent/subject.js';
-import { GuestError } from './channel.js';
+import { decodePagemap } from '../protocol/pagemap.js';
+import { SubjectError, subjectLine, type SubjectClient } from '../protocol/subject.js';
+import { GuestError } from '../protocol/channel.js';
 import { apply, iovecsOf, reclaimText, type Reply, type Ret } from '../model/apply.js';
 import { compare, retAllowed, showRet, type Observation, type PageObs } from '../model/compare.js';
 import { observed, predict, predictProcs } from '../model/predict.js';
 import { initialState, proc, spanPages, vma, type Kernel, type Span, type State, type Step } from '../model/state.js';
 import { ABI, type Ctx } from './ctx.js';
-import { Mismatch, PreconditionError, type Finding, type Needs, type Scenario } from './types.js';
+import { Mismatch, PreconditionError } from './failures.js';
+import { type Finding } from '../model/compare.js';
+import { type Needs, type Scenario } from './types.js';
 
 const ADVICE = { cold: ABI.MADV_COLD, pageout: ABI.MADV_PAGEOUT, willneed: ABI.MADV_WILLNEED, dontneed: ABI.MADV_DONTNEED, free: ABI.MADV_FREE } as const;
 /** Steps after which nothing observable can have changed. */

@@ -1,8 +1,9 @@
 // What a scenario is: data (id, needs) plus one small async function.
 import type { Ctx } from './ctx.js';
+import type { Finding } from '../model/compare.js';
 import type { Step } from '../model/state.js';
+import type { Feature } from '../protocol/kconfig.js';
 
-export type Feature = 'proc-reclaim' | 'pmadv-range' | 'shrinkmem' | 'process-mrelease';
 
 /** What a scenario requires of the kernel and guest, as LTP's tst_test does. */
 export interface Needs {
@@ -39,25 +40,6 @@ export type Depth = 'default' | 'full';
 
 export type Status = 'pass' | 'fail' | 'skip' | 'error';
 
-/** One forbidden observation, explained: what the comparator reports for a FAIL. */
-export interface Finding {
-  /** the step, as '3: reclaim P anon' */
-  step: string;
-  /** process label and pid, e.g. 'P (pid 123)' */
-  process?: string;
-  /** page address in hex, when the finding is about a page */
-  addr?: string;
-  /** the VMA and its mapping type, e.g. 'm1 anon-private 0x7f..-0x7f.. (32 pages)' */
-  vma?: string;
-  /** what the model allowed, decoded */
-  expected: string;
-  /** what the kernel showed, decoded */
-  observed: string;
-  /** spec section the rule comes from, e.g. '§6.1 row 10' */
-  rule: string;
-  /** one line: why this is wrong */
-  explain: string;
-}
 
 /**
  * Why a scenario did not pass, as data: 'fail', the kernel broke a rule; 'timeout', a step (or
@@ -87,19 +69,3 @@ export interface Result {
 
 /** The KTAP/JUnit group of a scenario: the first component of its id. */
 export const groupOf = (id: string) => id.split('.')[0]!;
-
-/**
- * A scenario's precondition (a dying or zombie target) was not reached, so it
- * never ran as written: no verdict; the runner tries it again.
- */
-export class PreconditionError extends Error {}
-
-/** A killed subject that did not exit, or another cleanup step that never finished: an ERROR that counts. */
-export class CleanupError extends Error {}
-
-/** An expectation the kernel did not meet: a FAIL, as opposed to an ERROR. */
-export class Mismatch extends Error {
-  constructor(message: string, readonly findings: Finding[] = []) {
-    super(message);
-  }
-}

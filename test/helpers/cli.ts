@@ -12,12 +12,12 @@ export interface CliResult {
   ms: number;
 }
 
-/** Runs dist/src/cli.js of root (this checkout by default), optionally as another uid. */
+/** Runs dist/src/cli/index.js of root (this checkout by default), optionally as another uid. */
 export function cli(args: string[], o: { root?: string; env?: NodeJS.ProcessEnv; uid?: number } = {}): Promise<CliResult> {
   const root = o.root ?? packageRoot;
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [join(root, 'dist', 'src', 'cli.js'), ...args], { cwd: root, env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], ...(o.uid === undefined ? {} : { uid: o.uid, gid: o.uid }) });
+    const p = spawn(process.execPath, [join(root, 'dist', 'src', 'cli', 'index.js'), ...args], { cwd: root, env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], ...(o.uid === undefined ? {} : { uid: o.uid, gid: o.uid }) });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
