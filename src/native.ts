@@ -99,7 +99,7 @@ export function elfArch(path: string): string | undefined {
 let cached: Native | undefined;
 
 /** Loads the shim, explaining a missing build or a build for another architecture. */
-export function loadNative(path = process.env.RECLAIM_HARNESS_SHIM ?? defaultShimPath): Native {
+export function loadNative(path = process.env.RECLAIM_SHIM ?? defaultShimPath): Native {
   if (cached && path === defaultShimPath) return cached;
   if (!existsSync(path)) {
     throw new Error(`reclaim-harness: native shim not found at ${path}; build it with 'npx node-gyp rebuild' (npm install does this)`);

@@ -7,6 +7,7 @@
 //
 // The first line to the host is {"ready":true,"features":…}.
 import { createReadStream, existsSync, openSync, writeSync } from 'node:fs';
+import { ENV } from '../protocol/env.js';
 import { exitNow, features, serve, stage, target, unstage } from './ops.js';
 
 const arg = process.argv[2];
@@ -14,7 +15,7 @@ const toStdout = (l: string) => process.stdout.write(l + '\n');
 if (arg === '--worker') {
   serve(process.stdin, toStdout, () => process.exit(0));
 } else if (arg === '--stdio') {
-  const swap = process.env.RECLAIM_STAGE_SWAP;
+  const swap = process.env[ENV.stageSwap];
   if (swap !== undefined) {
     try {
       stage({ swap: swap === 'none' ? 'none' : Number(swap), scratch: target.scratch });
@@ -33,7 +34,7 @@ if (arg === '--worker') {
   toStdout(JSON.stringify({ ready: true, features: features() }));
 } else if (arg) {
   // The init sets up swap and the scratch disk while Node starts; the features need both.
-  const staged = process.env.RECLAIM_STAGED;
+  const staged = process.env[ENV.staged];
   if (staged) waitFor(() => existsSync(staged), 60_000, `the init's swap and scratch set-up (${staged})`);
   const fd = openSync(arg, 'r+');
   const send = (l: string) => writeSync(fd, l + '\n');

@@ -1,8 +1,5 @@
-// The agent's operations: what a request {"id":N,"op":"…",…} does on the target. main.ts serves
+// The agent's operations: what each request of protocol/ops.ts does on the target. main.ts serves
 // them over a port or a pipe; runner.cjs calls them in-process.
-//
-// Reply {"id":N,"ok":true,"result":…} or {"id":N,"ok":false,"error":{"code","errno","syscall","message"}}.
-// Numbers that can exceed 2^53 (addresses, lengths, pagemap entries) travel as strings.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { once } from 'node:events';
@@ -10,27 +7,29 @@ import { cpus, release, version } from 'node:os';
 import type { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 import { loadNative, type Native } from '../native.js';
-import { JsonLineChannel } from '../protocol/lines.js';
+import { JsonLineChannel, lineReader } from '../protocol/lines.js';
 import { pfnsOf, readEntries, readRaw, readRawAt } from './pagemap.js';
 import { pickKeyValues, smapsFieldsOf } from '../protocol/procfs.js';
 import { Subject } from './subject.js';
 import { configLines } from '../protocol/kconfig.js';
+import { ENV } from '../protocol/env.js';
+import type { AgentRequest, Args, BatchReply, Features, ObserveReply, Op, Result } from '../protocol/ops.js';
 import { Knobs, releaseZram, scratchProblem, setUpZram, stageProblem, zramProblem, type Zram } from './stage.js';
 
-type Req = { id: number; op: string; [k: string]: unknown };
-type Op = (r: Req) => unknown;
+/** One handler per op of the protocol's table, typed by it. */
+type Handlers = { [K in Op]: (r: Args<K>) => Result<K> | Promise<Result<K>> };
 
-const SHIM = process.env.RECLAIM_SHIM;
-const SUBJECT = process.env.RECLAIM_SUBJECT ?? '/opt/reclaim/subject';
+const SHIM = process.env[ENV.shim];
+const SUBJECT = process.env[ENV.subject] ?? '/opt/reclaim/subject';
 /** Node itself, to start workers: the bundle's launcher where Node runs through its own loader. */
-const NODE = process.env.RECLAIM_NODE ?? process.execPath;
+const NODE = process.env[ENV.node] ?? process.execPath;
 
 /** Where the agent runs: the guest's swap device and scratch mount, unless the host or stage() says. */
 export const target = {
-  swapDev: process.env.RECLAIM_SWAP_DEV ?? '/dev/zram0',
-  scratch: process.env.RECLAIM_SCRATCH ?? '/mnt/scratch',
+  swapDev: process.env[ENV.swapDev] ?? '/dev/zram0',
+  scratch: process.env[ENV.scratch] ?? '/mnt/scratch',
   /** why there is no swap, when there is none */
-  noSwap: process.env.RECLAIM_NO_SWAP,
+  noSwap: process.env[ENV.noSwap],
   /** a machine the harness did not boot: its own zram device, every knob put back (stage()) */
   staged: undefined as { zram?: Zram; knobs: Knobs } | undefined,
 };
@@ -69,9 +68,9 @@ function writeOnce(path: string, data: Buffer): number {
   }
 }
 
-const bytesOf = (r: Req) => (r.base64 !== undefined ? Buffer.from(String(r.base64), 'base64') : Buffer.from(String(r.text), 'latin1'));
+const bytesOf = (r: Args<'write'>) => (r.base64 !== undefined ? Buffer.from(String(r.base64), 'base64') : Buffer.from(String(r.text), 'latin1'));
 
-export function features() {
+export function features(): Features {
   const has = (p: string) => existsSync(p);
   const text = (p: string) => (has(p) ? readFileSync(p, 'utf8').trim() : undefined);
   const meminfo = Object.fromEntries((text('/proc/meminfo') ?? '').split('\n').map((l) => [l.split(':')[0], parseInt(l.split(':')[1] ?? '', 10)]));
@@ -111,7 +110,7 @@ export function features() {
     memTotalKb: meminfo.MemTotal,
     kconfig: kconfig(),
     /** where the start-up went, in seconds: the machine's uptime and Node's own now, the uptime when the init had set up swap and scratch */
-    uptime: { system: Number((text('/proc/uptime') ?? '0').split(' ')[0]), node: +process.uptime().toFixed(3), ...(process.env.RECLAIM_STAGED ? { staged: Number(text(process.env.RECLAIM_STAGED)) } : {}) },
+    uptime: { system: Number((text('/proc/uptime') ?? '0').split(' ')[0]), node: +process.uptime().toFixed(3), ...(process.env[ENV.staged] ? { staged: Number(text(process.env[ENV.staged]!)) } : {}) },
   };
 }
 
@@ -129,7 +128,7 @@ function kconfig(): { source: string; lines: string[] } | undefined {
   return undefined;
 }
 
-async function asUser(r: Req): Promise<unknown> {
+async function asUser(r: Args<'as_user'>): Promise<unknown> {
   const uid = Number(r.uid);
   const gid = Number(r.gid ?? r.uid);
   const key = `${uid}:${gid}`;
@@ -155,7 +154,7 @@ const STATUS_KEYS = ['VmSize', 'RssAnon', 'RssFile', 'RssShmem', 'VmSwap'];
  * status, and kpagecount/kpageflags of every present page. A process without
  * an mm answers { gone: errno }.
  */
-function observe(r: Req) {
+function observe(r: Args<'observe'>): ObserveReply {
   const pid = Number(r.pid);
   const page = shim().pageSize;
   let pagemap: Buffer[];
@@ -165,7 +164,7 @@ function observe(r: Req) {
     return { gone: (e as { code?: string }).code ?? 'EIO' };
   }
   // Raw little-endian entries, base64: no per-page work here or in the reply.
-  const out: Record<string, unknown> = { pagemap: pagemap.map((b) => b.toString('base64')) };
+  const out: ObserveReply = { pagemap: pagemap.map((b) => b.toString('base64')) };
   const text = (f: string) => {
     try {
       return readFileSync(`/proc/${pid}/${f}`, 'latin1');
@@ -203,7 +202,7 @@ function observe(r: Req) {
  * Waits until pid is in one of states (/proc/PID/stat letters; '-' for no
  * such process): its state and how long that took, or ETIMEDOUT.
  */
-async function awaitState(r: Req): Promise<{ state: string; ms: number }> {
+async function awaitState(r: { pid: number; states?: string; timeoutMs?: number }): Promise<{ state: string; ms: number }> {
   const pid = Number(r.pid);
   const want = String(r.states);
   const t0 = Date.now();
@@ -249,7 +248,7 @@ function procState(pid: number): string {
   }
 }
 
-export const ops: Record<string, Op> = {
+export const ops: Handlers = {
   features,
   ping: () => ({ pong: true }),
   /**
@@ -271,12 +270,10 @@ export const ops: Record<string, Op> = {
   },
   /** Several requests in order, one reply: a result or an error each. */
   batch: async (r) => {
-    const results: unknown[] = [];
-    for (const q of r.reqs as Req[]) {
+    const results: BatchReply[] = [];
+    for (const q of r.reqs) {
       try {
-        const op = ops[q.op];
-        if (!op) throw Object.assign(new Error(`unknown op '${q.op}'`), { code: 'ENOSYS' });
-        results.push({ ok: true, result: await op(q) });
+        results.push({ ok: true, result: await handle(q) });
       } catch (e) {
         results.push({ ok: false, error: errorOf(e) });
       }
@@ -403,6 +400,13 @@ export const ops: Record<string, Op> = {
   },
 };
 
+/** Runs one request: its result, or an Error with code ENOSYS for an op the table lacks. */
+export function handle(r: AgentRequest): unknown {
+  if (!Object.hasOwn(ops, r.op)) throw Object.assign(new Error(`unknown op '${r.op}'`), { code: 'ENOSYS' });
+  // the table pairs each op with its handler; r is that op's request
+  return (ops[r.op] as (a: AgentRequest) => unknown)(r);
+}
+
 /**
  * Ends the agent at once. process.exit() would join libuv's thread pool, where
  * a read() of the virtio port blocks for good, so the guest never powered off.
@@ -419,28 +423,20 @@ export function errorOf(e: unknown) {
 
 /** Requests from input, one JSON line each, answered through send; onEnd when input ends. */
 export function serve(input: Readable, send: (line: string) => void, onEnd: () => void): void {
-  let buf = '';
+  const lines = lineReader();
   input.setEncoding('utf8');
   input.on('data', (chunk: string) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
+    for (const line of lines(chunk)) {
       if (!line.trim()) continue;
-      let req: Req;
+      let req: AgentRequest & { id: number };
       try {
-        req = JSON.parse(line) as Req;
+        req = JSON.parse(line);
       } catch {
         send(JSON.stringify({ id: null, ok: false, error: { code: 'EPROTO', errno: 0, message: `bad request: ${line.slice(0, 100)}` } }));
         continue;
       }
-      const op = ops[req.op];
       Promise.resolve()
-        .then(() => {
-          if (!op) throw Object.assign(new Error(`unknown op '${req.op}'`), { code: 'ENOSYS' });
-          return op(req);
-        })
+        .then(() => handle(req))
         .then(
           (result) => send(JSON.stringify({ id: req.id, ok: true, result })),
           (e) => send(JSON.stringify({ id: req.id, ok: false, error: errorOf(e) })),

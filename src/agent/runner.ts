@@ -18,7 +18,8 @@ import { resultLine } from '../report/human.js';
 import { summarize, type RunReport } from '../report/json.js';
 import { ktapReport } from '../report/ktap.js';
 import { lavaSignal } from '../report/lava.js';
-import { errorOf, features, ops, serve, stage, unstage } from './ops.js';
+import { agentRequest, type AgentRequest, type Args, type Op, type Result as Reply } from '../protocol/ops.js';
+import { errorOf, features, handle, serve, stage, unstage } from './ops.js';
 
 /** The suite and the agent in one process: a request is a call, its reply a JSON copy. */
 class InProcess implements Channel {
@@ -26,20 +27,19 @@ class InProcess implements Channel {
   readonly alive = true;
   readonly lostReason = undefined;
 
-  async request<T = Record<string, unknown>>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    const fn = ops[op];
-    if (!fn) throw new GuestError(op, 'ENOSYS', 0, `unknown op '${op}'`);
+  async request<K extends Op>(op: K, args: Args<K>): Promise<Reply<K>> {
     try {
-      const result = await fn({ id: 0, ...args, op });
-      return (result === undefined ? result : JSON.parse(JSON.stringify(result))) as T;
+      // a JSON copy, as a reply over a channel would be
+      const result = await handle(agentRequest(op, args));
+      return result === undefined ? result : JSON.parse(JSON.stringify(result));
     } catch (e) {
       const x = errorOf(e);
       throw new GuestError(op, x.code, x.errno, x.message);
     }
   }
 
-  async batch(reqs: Array<{ op: string } & Record<string, unknown>>): Promise<Array<unknown | GuestError>> {
-    return batchReplies(reqs, (await this.request<{ results: Parameters<typeof batchReplies>[1] }>('batch', { reqs })).results);
+  async batch(reqs: readonly AgentRequest[]): Promise<Array<unknown | GuestError>> {
+    return batchReplies(reqs, (await this.request('batch', { reqs: [...reqs] })).results);
   }
 }
 

@@ -60,7 +60,7 @@ async function parserPhase(guest: Guest, ctx: Ctx, seed: number, n: number): Pro
   // Bytes biased towards what the parsers look at: digits, x, suffixes, spaces, keywords.
   const byte = fc.oneof(fc.constantFrom(...Buffer.from('0123456789xXkKmMgGeE \t\n-+fileanonall')), fc.integer({ min: 0, max: 255 }));
   const inputs = fc.sample(fc.array(byte, { maxLength: 40 }).map((a) => Uint8Array.from(a)), { seed, numRuns: n });
-  const write = async (path: string, data: Uint8Array) => ctx.attempt(async () => (await guest.request<{ ret: number }>('write', { path, base64: Buffer.from(data).toString('base64') })).ret);
+  const write = async (path: string, data: Uint8Array) => ctx.attempt(async () => (await guest.request('write', { path, base64: Buffer.from(data).toString('base64') })).ret);
   for (const data of inputs) {
     if (f.procReclaim) {
       const want = parseReclaim(data, ctx.page);
@@ -102,7 +102,7 @@ export async function compileReproducer(c: string, arch: Arch = 'arm64'): Promis
 /** Copies a reproducer into the guest and runs it as root: its exit status and output. */
 export async function runReproducer(guest: Guest, binary: string): Promise<{ status: number | null; stdout: string }> {
   await guest.request('put', { path: '/tmp/repro', base64: readFileSync(binary).toString('base64'), mode: 0o755 });
-  const r = await guest.request<{ status: number | null; stdout: string; stderr: string }>('exec', { argv: ['/tmp/repro'], timeoutMs: 60_000 }, 90_000);
+  const r = await guest.request('exec', { argv: ['/tmp/repro'], timeoutMs: 60_000 }, 90_000);
   return { status: r.status, stdout: r.stdout + r.stderr };
 }
 
@@ -113,7 +113,7 @@ export async function fuzz(o: FuzzOptions): Promise<number> {
   const { kernel, image } = await prepare(o);
   progress('fuzz', `booting; console: ${join(outDir, 'console.log')}`);
   const guest = await Guest.start({ arch: o.arch, kernel: kernel.image, initrd: image.initrd, outDir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
-  const features = guest.features as unknown as Features;
+  const features: Features = guest.features;
   const report: FuzzReport = { seed: o.seed, runs: 0, parser: { reclaim: 0, shrinkmem: 0, skipped: 0, mismatches: [] }, seconds: 0 };
   try {
     await prepareGuest(guest, features);

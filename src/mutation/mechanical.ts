@@ -195,7 +195,7 @@ export async function runMutate(o: MutateOptions): Promise<number> {
     report.baseline = await runSuite(guest, suite, () => {}, built, {
       before: async () => void (await write(HITS, '0')),
       after: async (s) => {
-        const { text } = await guest.request<{ text: string }>('read', { path: HITS });
+        const { text } = await guest.request('read', { path: HITS });
         const sites = parseBitmapList(text);
         report.coverage[s.id] = sites;
         for (const n of sites) reach.set(n, [...(reach.get(n) ?? []), s]);
@@ -227,7 +227,7 @@ export async function runMutate(o: MutateOptions): Promise<number> {
       const ran = await runSuite(guest, scenarios, () => {}, built, { stop: (x) => killers([x]).length > 0 });
       const caught = killers(ran)[0];
       // Reached in the coverage run but not in its own (an mTHP that did not form, say): not reached, not survived.
-      const hit = !caught && guest.alive ? parseBitmapList((await guest.request<{ text: string }>('read', { path: HITS })).text).includes(r.id) : true;
+      const hit = !caught && guest.alive ? parseBitmapList((await guest.request('read', { path: HITS })).text).includes(r.id) : true;
       r.verdict = caught ? 'killed' : hit ? 'survived' : 'unreached';
       if (!hit) r.reason = `reached in the coverage run by ${scenarios.length} scenario(s), but not in its own run`;
       if (caught) r.killedBy = caught;

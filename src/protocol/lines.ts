@@ -1,8 +1,20 @@
-// Newline-delimited JSON over a byte stream: one request, one reply, in order.
+// Newline-delimited JSON over a byte stream: the framing every end of every channel uses, and a
+// channel of one request, one reply, in order.
 import type { Readable, Writable } from 'node:stream';
 
+/** Chunks in, whole lines out (without their newline); a part line waits for the next chunk. */
+export function lineReader(): (chunk: string) => string[] {
+  let buf = '';
+  return (chunk) => {
+    buf += chunk;
+    const lines = buf.split('\n');
+    buf = lines.pop()!;
+    return lines;
+  };
+}
+
 export class JsonLineChannel {
-  private buf = '';
+  private readonly lines = lineReader();
   private waiting: Array<{ resolve: (v: unknown) => void; reject: (e: Error) => void }> = [];
   private closedError: Error | undefined;
 
@@ -30,11 +42,7 @@ export class JsonLineChannel {
   }
 
   private onData(chunk: string): void {
-    this.buf += chunk;
-    let nl: number;
-    while ((nl = this.buf.indexOf('\n')) >= 0) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + 1);
+    for (const line of this.lines(chunk)) {
       const w = this.waiting.shift();
       if (!w) continue;
       try {

@@ -57,7 +57,7 @@ export const basic: Scenario[] = [
     noEffect: "a registration row: the file's mode and owner",
     async run(ctx) {
       const s = await ctx.spawn();
-      const st = await ctx.guest.request<{ mode: number }>('stat', { path: `/proc/${s.pid}/reclaim` });
+      const st = await ctx.guest.request('stat', { path: `/proc/${s.pid}/reclaim` });
       ctx.expect((st.mode & 0o7777) === 0o200, `mode is 0${(st.mode & 0o7777).toString(8)}, not 0200`);
     },
   },
@@ -205,13 +205,13 @@ export const basic: Scenario[] = [
     async run(ctx) {
       const s = await ctx.spawn();
       const m = await mapped(ctx, s, 'anon-private', 'write', 4);
-      const fd = await ctx.asUser<{ fd: number }>(65534, { op: 'pidfd_open', pid: s.pid });
+      const fd = await ctx.asUser(65534, 'pidfd_open', { pid: s.pid });
       ctx.expect(fd.ok, `pidfd_open as uid 65534: ${fd.ok ? '' : fd.code}`);
       const iovecs = [[m.addr.toString(), String(m.bytes)]];
       // Before 6.13 the advice is checked before mm_access: DONTNEED is EINVAL where the kernel does not take it.
       const dontneed = ctx.features.interfaces.pmadvRange || !adviceCheckedFirst(ctx.features.kernel.release) ? 'EACCES' : 'EINVAL';
       for (const [name, advice, want] of [['COLD', ABI.MADV_COLD, 'EACCES'], ['DONTNEED', ABI.MADV_DONTNEED, dontneed]] as const) {
-        const r = await ctx.asUser(65534, { op: 'process_madvise', fd: fd.ok && fd.value.fd, iovecs, advice });
+        const r = await ctx.asUser(65534, 'process_madvise', { fd: fd.ok ? fd.value.fd : 0, iovecs, advice });
         ctx.expectOutcome(r, want, `process_madvise(MADV_${name}) by uid 65534 on a root process`);
       }
     },

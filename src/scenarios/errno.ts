@@ -182,7 +182,7 @@ const custom: Scenario[] = [
     noEffect: "a registration row: the file's mode and owner",
     async run(ctx) {
       const t = await ctx.spawn(1000);
-      const st = await ctx.guest.request<{ mode: number; uid: number }>('stat', { path: `/proc/${t.pid}/reclaim` });
+      const st = await ctx.guest.request('stat', { path: `/proc/${t.pid}/reclaim` });
       ctx.expect((st.mode & 0o7777) === 0o200 && st.uid === 1000, `mode 0${(st.mode & 0o7777).toString(8)} uid ${st.uid}; expected 0200 uid 1000`);
     },
   },
@@ -236,7 +236,7 @@ const custom: Scenario[] = [
       await p.touch(m.id, 'read');
       const zero = async () => count(await ctx.pagemap(p.pid, m.addr, pages), (e) => e.present && !e.swapped);
       ctx.expect((await zero()) === pages, 'every page of the read-only region should be mapped (the zero page)');
-      const dmesg = async () => (await ctx.guest.request<{ stdout: string }>('exec', { argv: ['dmesg'] })).stdout.split('\n');
+      const dmesg = async () => (await ctx.guest.request('exec', { argv: ['dmesg'] })).stdout.split('\n');
       const logged = (await dmesg()).length;
       const half = `0x${m.addr.toString(16)} ${(pages / 4) * ctx.page}`;
       for (const text of ['anon', 'all', half]) {
@@ -260,7 +260,7 @@ const custom: Scenario[] = [
       const p = await ctx.spawn();
       const m = await p.map('anon-private', 8);
       await p.touch(m.id, 'write');
-      const status = { op: 'read', path: `/proc/${p.pid}/status` };
+      const status = { op: 'read', path: `/proc/${p.pid}/status` } as const;
       // One batch: the subject shares CPU 0 with the SCHED_FIFO agent and cannot exit meanwhile.
       const r = await ctx.guest.batch([
         { op: 'kill', pid: p.pid },
@@ -361,9 +361,9 @@ const custom: Scenario[] = [
     needs: { asUser: true },
     async run(ctx) {
       const { t, addr } = await target(ctx, 1000);
-      const fd = await ctx.asUser<{ fd: number }>(1000, { op: 'pidfd_open', pid: t.pid });
+      const fd = await ctx.asUser(1000, 'pidfd_open', { pid: t.pid });
       ctx.expect(fd.ok, `pidfd_open as uid 1000: ${fd.ok ? '' : fd.code}`);
-      const r = await ctx.asUser(1000, { op: 'process_madvise', fd: fd.ok && fd.value.fd, iovecs: [[addr.toString(), '32768']], advice: ABI.MADV_COLD });
+      const r = await ctx.asUser(1000, 'process_madvise', { fd: fd.ok ? fd.value.fd : 0, iovecs: [[addr.toString(), '32768']], advice: ABI.MADV_COLD });
       ctx.expectOutcome(r, 'EPERM', 'process_madvise(MADV_COLD) by uid 1000 on a uid-1000 process');
     },
   },
@@ -392,7 +392,7 @@ const custom: Scenario[] = [
     needs: { feature: 'shrinkmem' },
     noEffect: "an errno or permission row: the call is refused before any reclaim",
     async run(ctx) {
-      const st = await ctx.guest.request<{ mode: number }>('stat', { path: '/dev/shrinkmem' });
+      const st = await ctx.guest.request('stat', { path: '/dev/shrinkmem' });
       ctx.expect((st.mode & 0o777) === 0o600, `mode 0${(st.mode & 0o777).toString(8)}, expected 0600`);
       const w = await ctx.spawn(65534);
       await refused(ctx, 'open /dev/shrinkmem by uid 65534', 'EACCES', () => w.open('/dev/shrinkmem', 'wronly'));

@@ -1,29 +1,14 @@
 // The scenario toolkit: subjects, procfs writes, syscalls and observations in the guest.
 import { decodePagemap, type PagemapEntry } from '../protocol/pagemap.js';
 import { delta, parseKeyValues, parseSmaps, parseVmstat, type SmapsVma } from '../protocol/procfs.js';
-import { SubjectClient, type Reply } from '../protocol/subject.js';
+import { SubjectClient } from '../protocol/subject.js';
+import { agentRequest, type AgentRequest, type Args, type Features as AgentFeatures, type Op, type Result } from '../protocol/ops.js';
 import { GuestError, type Channel } from '../protocol/channel.js';
 import { CleanupError, Mismatch, PreconditionError } from './failures.js';
 
-export interface Features {
-  pageSize: number;
-  cpus: number;
-  interfaces: { procReclaim: boolean; shrinkmem: boolean; pmadvRange: boolean; processMrelease: boolean };
-  /** the zram device the target swaps to (zram0 in the guest) */
-  swap: { totalKb: number; device?: string; /** why there is none, when the target says */ none?: string };
-  thp: string;
-  hugepages: { sizeKb: number; total: number };
-  /** anonymous mTHP folio sizes in kB (Linux 6.8+) */
-  mthp?: number[];
-  ksm?: boolean;
-  /** /sys/kernel/mm/ksm/pages_sharing when the agent started: KSM pages of other processes */
-  ksmSharing?: number;
-  kernel: { release: string; version: string; arch: string };
-  /** the scratch file system's mount point (/mnt/scratch in the guest) */
-  scratch?: string;
-  /** the running kernel's config lines for the patched interfaces, where it has a config to read (kconfig.ts) */
-  kconfig?: { source: string; lines: string[] };
-}
+/** What the suite reads of the agent's features (protocol/ops.ts): as much as a test's fake agent gives. */
+export type Features = Pick<AgentFeatures, 'pageSize' | 'cpus' | 'interfaces' | 'thp' | 'hugepages' | 'kernel'> &
+  Partial<Pick<AgentFeatures, 'mthp' | 'ksm' | 'ksmSharing' | 'scratch' | 'kconfig'>> & { swap: Pick<AgentFeatures['swap'], 'totalKb'> & Partial<AgentFeatures['swap']> };
 
 /** MADV_* and flag values of the guest ABI. */
 export const ABI = { MADV_WILLNEED: 3, MADV_DONTNEED: 4, MADV_FREE: 8, MADV_COLD: 20, MADV_PAGEOUT: 21, PMADV_FLAG_RANGE: 1, SIGKILL: 9 } as const;
@@ -33,7 +18,7 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string };
 export class Ctx {
   readonly page: number;
   /** agent requests that undo the scenario, sent as one batch at the end */
-  private cleanup: Array<{ op: string } & Record<string, unknown>> = [];
+  private cleanup: AgentRequest[] = [];
 
   constructor(readonly guest: Channel, readonly features: Features, readonly swapOn = features.swap.totalKb > 0, readonly scratch = features.scratch ?? '/mnt/scratch') {
     this.page = features.pageSize;
@@ -41,19 +26,20 @@ export class Ctx {
 
   /** A subject in the guest, pinned to CPU 0 like the agent (spec §7.1), with a pidfd; killed after the scenario. */
   async spawn(uid?: number): Promise<SubjectClient & { pidfd: number }> {
-    const { pid, pidfd } = await this.guest.request<{ pid: number; pidfd: number }>('spawn', { ...(uid === undefined ? {} : { uid }), cpus: [0], pidfd: true });
+    const { pid, pidfd } = await this.guest.request('spawn', { ...(uid === undefined ? {} : { uid }), cpus: [0], pidfd: true });
+    if (pidfd === undefined) throw new Error(`spawn: the agent sent no pidfd for pid ${pid}`);
     this.cleanup.push({ op: 'kill', pid }, { op: 'close', fd: pidfd });
     return Object.assign(this.client(pid), { pidfd });
   }
 
   async fork(parent: SubjectClient): Promise<SubjectClient> {
-    const { pid } = await this.guest.request<{ pid: number }>('fork', { pid: parent.pid });
+    const { pid } = await this.guest.request('fork', { pid: parent.pid });
     this.cleanup.push({ op: 'kill', pid });
     return this.client(pid);
   }
 
   private client(pid: number): SubjectClient {
-    return new SubjectClient(pid, (line) => this.guest.request<Reply>('subject', { pid, line }));
+    return new SubjectClient(pid, (line) => this.guest.request('subject', { pid, line }));
   }
 
   /** Runs op; a GuestError becomes { ok: false, code }. */
@@ -68,11 +54,11 @@ export class Ctx {
 
   /** One write(2) of text to path: the byte count, or the errno name. */
   write(path: string, text: string): Promise<Outcome<number>> {
-    return this.attempt(async () => (await this.guest.request<{ ret: number }>('write', { path, text })).ret);
+    return this.attempt(async () => (await this.guest.request('write', { path, text })).ret);
   }
 
   async read(path: string): Promise<string> {
-    return (await this.guest.request<{ text: string }>('read', { path })).text;
+    return (await this.guest.request('read', { path })).text;
   }
 
   /** Sets a sysfs knob shown as "a [b] c" to value; the old choice is put back after the scenario. */
@@ -88,7 +74,7 @@ export class Ctx {
   }
 
   async pidfd(pid: number): Promise<number> {
-    const { fd } = await this.guest.request<{ fd: number }>('pidfd_open', { pid });
+    const { fd } = await this.guest.request('pidfd_open', { pid });
     this.cleanup.push({ op: 'close', fd });
     return fd;
   }
@@ -97,7 +83,7 @@ export class Ctx {
   processMadvise(fd: number, vec: Array<[bigint, number | bigint]> | null | bigint, advice: number, flags = 0, vlen?: bigint): Promise<Outcome<bigint>> {
     return this.attempt(async () => {
       const args = typeof vec === 'bigint' ? { ptr: vec.toString() } : { iovecs: vec && vec.map(([a, len]) => [a.toString(), String(len)]) };
-      return BigInt((await this.guest.request<{ ret: string }>('process_madvise', { fd, ...args, advice, flags, ...(vlen === undefined ? {} : { vlen: vlen.toString() }) })).ret);
+      return BigInt((await this.guest.request('process_madvise', { fd, ...args, advice, flags, ...(vlen === undefined ? {} : { vlen: vlen.toString() }) })).ret);
     });
   }
 
@@ -110,7 +96,7 @@ export class Ctx {
   }
 
   async pagemap(pid: number, addr: bigint, pages: number): Promise<PagemapEntry[]> {
-    const { entries } = await this.guest.request<{ entries: string[] }>('pagemap', { pid, addr: addr.toString(), pages });
+    const { entries } = await this.guest.request('pagemap', { pid, addr: addr.toString(), pages });
     return entries.map((h) => decodePagemap(BigInt(`0x${h}`)));
   }
 
@@ -136,8 +122,9 @@ export class Ctx {
   }
 
   /** One agent operation performed by a worker running as uid (and gid) `uid`. */
-  asUser<T = Record<string, unknown>>(uid: number, req: Record<string, unknown>): Promise<Outcome<T>> {
-    return this.attempt(() => this.guest.request<T>('as_user', { uid, req }));
+  asUser<K extends Op>(uid: number, op: K, args: Args<K>): Promise<Outcome<Result<K>>> {
+    // the worker ran op: its reply is op's (protocol/ops.ts)
+    return this.attempt(async () => (await this.guest.request('as_user', { uid, req: agentRequest(op, args) })) as Result<K>);
   }
 
   /** Fails the scenario with message unless cond holds. */
@@ -157,7 +144,7 @@ export class Ctx {
    */
   async awaitState(pid: number, states: string, timeoutMs = 5000): Promise<string> {
     try {
-      return (await this.guest.request<{ state: string }>('await_state', { pid, states, timeoutMs })).state;
+      return (await this.guest.request('await_state', { pid, states, timeoutMs })).state;
     } catch (e) {
       if (e instanceof GuestError && e.code === 'ETIMEDOUT' && this.guest.alive) throw new PreconditionError(`precondition not reached: ${e.message}`);
       throw e;

@@ -46,7 +46,7 @@ export async function prepareGuest(guest: Channel, f: Features): Promise<void> {
   await set('/proc/sys/vm/dirty_writeback_centisecs', '0');
   if (f.hugepages.sizeKb && !f.hugepages.total) {
     await set('/proc/sys/vm/nr_hugepages', '4');
-    const { text } = await guest.request<{ text: string }>('read', { path: '/proc/meminfo' });
+    const { text } = await guest.request('read', { path: '/proc/meminfo' });
     f.hugepages.total = Number(/HugePages_Total:\s+(\d+)/.exec(text)?.[1] ?? 0);
   }
 }
@@ -111,7 +111,7 @@ export interface SuiteHooks {
  * unpatched kernel.
  */
 export async function runSuite(guest: Channel, scenarios: readonly Scenario[], onResult: (r: Result) => void = () => {}, expected: Expected = new Map(), hooks: SuiteHooks = {}): Promise<Result[]> {
-  const features = guest.features as unknown as Features;
+  const features: Features = guest.features;
   const expect = merge(expected, features.kconfig && fromConfig(features.kconfig.lines.join('\n'), features.kconfig.source));
   await prepareGuest(guest, features);
   // Start the unprivileged workers now; their Node start-up overlaps the first scenarios.

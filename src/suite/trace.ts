@@ -3,7 +3,7 @@
 // page of every live process are compared with what the model allows.
 import { decodePagemap } from '../protocol/pagemap.js';
 import { SubjectError, subjectLine, type SubjectClient } from '../protocol/subject.js';
-import { GuestError } from '../protocol/channel.js';
+import { batchReplies, GuestError } from '../protocol/channel.js';
 import { apply, iovecsOf, reclaimText, type Reply, type Ret } from '../model/apply.js';
 import { compare, retAllowed, showRet, type Observation, type PageObs } from '../model/compare.js';
 import { observed, predict, predictProcs } from '../model/predict.js';
@@ -12,6 +12,18 @@ import { ABI, type Ctx } from './ctx.js';
 import { Mismatch, PreconditionError } from './failures.js';
 import { type Finding } from '../model/compare.js';
 import { type Needs, type Scenario } from './types.js';
+import { agentRequest, type AgentRequest, type Args, type ObserveReply, type Op, type Result } from '../protocol/ops.js';
+
+/** A step's agent request, and how to read what came back for it. */
+interface Pending {
+  req: AgentRequest;
+  decode: (r: unknown) => Decoded;
+}
+
+/** The request op(args), read by decode: a batch's k-th result is its k-th request's (protocol/ops.ts). */
+function pending<K extends Op>(op: K, args: Args<K>, decode: (r: Result<K> | GuestError) => Decoded): Pending {
+  return { req: agentRequest(op, args), decode: decode as (r: unknown) => Decoded };
+}
 
 const ADVICE = { cold: ABI.MADV_COLD, pageout: ABI.MADV_PAGEOUT, willneed: ABI.MADV_WILLNEED, dontneed: ABI.MADV_DONTNEED, free: ABI.MADV_FREE } as const;
 /** Steps after which nothing observable can have changed. */
@@ -63,7 +75,7 @@ export async function runTrace(ctx: Ctx, steps: readonly Step[], o: { pre?: (st:
     // than gone: the subject shares CPU 0 with the agent and cannot run its exit
     // until the batch is done.
     const group: Array<{ label: string; a: ReturnType<typeof apply>; got: Ret; detail?: string; decode?: (r: unknown) => { got: Ret; detail?: string } }> = [];
-    const reqs: Array<{ op: string } & Record<string, unknown>> = [];
+    const reqs: AgentRequest[] = [];
     let cur = s;
     do {
       const st = steps[k]!;
@@ -107,7 +119,6 @@ export async function runTrace(ctx: Ctx, steps: readonly Step[], o: { pre?: (st:
   return s;
 }
 
-type AgentReq = { op: string } & Record<string, unknown>;
 
 /** Why /proc/PID/status does not show a dying process (SIGKILL pending, not yet a zombie), or undefined. */
 export function notDying(status: string | undefined): string | undefined {
@@ -194,29 +205,26 @@ class TraceRun {
   }
 
   /** The agent request of a step that needs no reply, and how to read its result; undefined for perform()'s steps. */
-  request(s: State, st: Step): { req: AgentReq; decode: (r: unknown) => Decoded } | undefined {
-    const subj = (p: string, line: string) => ({
-      req: { op: 'subject', pid: proc(s, p).pid, line },
-      decode: (r: unknown): Decoded => {
+  request(s: State, st: Step): Pending | undefined {
+    const subj = (p: string, line: string) =>
+      pending('subject', { pid: proc(s, p).pid, line }, (r): Decoded => {
         if (r instanceof GuestError) throw r;
+        // verify's reply carries the bad pages (native/subject.c)
         const x = r as { ok: boolean; error?: string; msg?: string; badCount?: number; checked?: number; bad?: Array<{ map: number; page: number; addr: string; expect: string; found: string }> };
         if (!x.ok) return { got: { ok: false, code: String(x.error) }, detail: `subject '${line}': ${x.msg}` };
         if (x.badCount === undefined) return { got: { ok: true } };
         const bad = (x.bad ?? []).slice(0, 3).map((b) => `map ${b.map} page ${b.page} at ${b.addr}: expected ${b.expect}, found ${b.found}`).join('; ');
         return { got: { ok: true, value: x.badCount }, detail: x.badCount ? `${x.badCount} of ${x.checked} pages wrong: ${bad}` : undefined };
-      },
-    });
+      });
     /** An agent call whose errno is an outcome, not an error. */
-    const call = (req: AgentReq, value?: (r: Record<string, unknown>) => number | bigint) => ({
-      req,
-      decode: (r: unknown): Decoded => {
+    const call = <K extends Op>(op: K, args: Args<K>, value?: (r: Result<K>) => number | bigint) =>
+      pending(op, args, (r): Decoded => {
         if (r instanceof GuestError) {
           if (['ETIMEDOUT', 'ECRASH', 'EGUESTEXIT', 'EAGENT', 'ENOSYS'].includes(r.code)) throw r;
           return { got: { ok: false, code: r.code } };
         }
-        return { got: { ok: true, value: value?.(r as Record<string, unknown>) } };
-      },
-    });
+        return { got: { ok: true, value: value?.(r) } };
+      });
     const range = (sp: { p: string; span: Span }) => {
       const [a, b] = spanPages(vma(s, sp.p, sp.span.m), sp.span);
       return { first: a, count: b - a };
@@ -241,44 +249,42 @@ class TraceRun {
       case 'verify':
         return subj(st.p, subjectLine.verify());
       case 'reclaim':
-        return call({ op: 'write', path: `/proc/${proc(s, st.target).pid}/reclaim`, text: reclaimText(s, st) }, (r) => r.ret as number);
+        return call('write', { path: `/proc/${proc(s, st.target).pid}/reclaim`, text: reclaimText(s, st) }, (r) => r.ret);
       case 'pmadvise': {
         const iov = iovecsOf(s, st);
-        return call({ op: 'process_madvise', fd: this.pidfd(st.target), iovecs: iov && iov.map(([a, l]) => [a.toString(), String(l)]), advice: ADVICE[st.advice], flags: st.flags ?? 0 }, (r) => BigInt(r.ret as string));
+        return call('process_madvise', { fd: this.pidfd(st.target), iovecs: iov && iov.map(([a, l]) => [a.toString(), String(l)]), advice: ADVICE[st.advice], flags: st.flags ?? 0 }, (r) => BigInt(r.ret));
       }
       case 'kill': {
         const p = proc(s, st.p);
-        const kill = call({ op: 'pidfd_send_signal', fd: this.pidfd(st.p), sig: ABI.SIGKILL });
+        const kill = call('pidfd_send_signal', { fd: this.pidfd(st.p), sig: ABI.SIGKILL });
         if (p.state !== 'live') return kill;
         // The next step is for a dying process: confirm from /proc that it is one.
-        return {
-          req: { op: 'batch', reqs: [kill.req, { op: 'read', path: `/proc/${p.pid}/status` }] },
-          decode: (r: unknown): Decoded => {
-            if (r instanceof GuestError) return kill.decode(r);
-            const [sent, status] = (r as { results: Array<{ ok: boolean; result?: { text: string }; error?: { code: string; errno: number; message: string } }> }).results;
-            if (!sent!.ok) return kill.decode(new GuestError('pidfd_send_signal', sent!.error!.code, sent!.error!.errno, sent!.error!.message));
-            const why = notDying(status!.ok ? status!.result!.text : undefined);
-            if (why) throw new PreconditionError(`precondition not reached: ${st.p} (pid ${p.pid}) should be dying after SIGKILL, but ${why}`);
-            return { got: { ok: true } };
-          },
-        };
+        const reqs: AgentRequest[] = [kill.req, { op: 'read', path: `/proc/${p.pid}/status` }];
+        return pending('batch', { reqs }, (r): Decoded => {
+          if (r instanceof GuestError) return kill.decode(r);
+          const [sent, status] = batchReplies(reqs, r.results);
+          if (sent instanceof GuestError) return kill.decode(sent);
+          const why = notDying(status instanceof GuestError ? undefined : (status as Result<'read'>).text);
+          if (why) throw new PreconditionError(`precondition not reached: ${st.p} (pid ${p.pid}) should be dying after SIGKILL, but ${why}`);
+          return { got: { ok: true } };
+        });
       }
       case 'mrelease':
-        return call({ op: 'process_mrelease', fd: this.pidfd(st.p), flags: st.flags ?? 0 });
+        return call('process_mrelease', { fd: this.pidfd(st.p), flags: st.flags ?? 0 });
       case 'reap': {
         const p = proc(s, st.p);
-        return p.parent ? subj(p.parent, subjectLine.wait(p.pid)) : call({ op: 'reap', pid: p.pid });
+        return p.parent ? subj(p.parent, subjectLine.wait(p.pid)) : call('reap', { pid: p.pid });
       }
       case 'swap':
-        return call({ op: 'swap', on: st.on });
+        return call('swap', { on: st.on });
       case 'shrinkmem':
-        return call({ op: 'write', path: '/dev/shrinkmem', text: st.text }, (r) => r.ret as number);
+        return call('write', { path: '/dev/shrinkmem', text: st.text }, (r) => r.ret);
     }
   }
 
   /** One observe request per observed process with mappings. */
-  observeRequests(s: State): AgentReq[] {
-    return s.procs.filter((p) => observed(p) && p.vmas.length).map((p) => ({ op: 'observe', pid: p.pid, ranges: p.vmas.map((v) => [v.start.toString(), v.pages]), smaps: true, status: true, kpage: true }));
+  observeRequests(s: State): AgentRequest[] {
+    return s.procs.filter((p) => observed(p) && p.vmas.length).map((p) => ({ op: 'observe', pid: p.pid, ranges: p.vmas.map((v) => [v.start.toString(), v.pages] as [string, number]), smaps: true, status: true, kpage: true }));
   }
 
   /** The observe results, in observeRequests() order, as the comparator's Observation. */
@@ -288,7 +294,7 @@ class TraceRun {
     procs.forEach((p, n) => {
       const r = results[n];
       if (r instanceof GuestError) throw r;
-      const o = r as { gone?: string; status?: Record<string, number>; pagemap: string[]; smaps?: Array<Record<string, number> | null>; kpagecount?: string; kpageflags?: string };
+      const o = r as ObserveReply; // the batch's k-th result is its k-th request's
       // A dying process counts only if its mm outlived the observation: observe reads status last,
       // and exit_mm() clears task->mm (VmSize goes) before exit_mmap() tears the mm down.
       if (o.gone || (p.state === 'dying' && o.status?.VmSize === undefined)) {
@@ -303,7 +309,7 @@ class TraceRun {
       let k = 0;
       const vmas: Observation[string]['vmas'] = {};
       p.vmas.forEach((v, j) => {
-        const pm = raw(o.pagemap[j])!;
+        const pm = raw(o.pagemap![j])!;
         const pages: PageObs[] = [];
         for (let i = 0; i + 8 <= pm.length; i += 8, k++) {
           const e = decodePagemap(pm.readBigUInt64LE(i));

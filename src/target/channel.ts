@@ -4,6 +4,8 @@ import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { batchReplies, GuestError, type Channel, type Crash } from '../protocol/channel.js';
+import { lineReader } from '../protocol/lines.js';
+import type { AgentRequest, Args, Features, Op, ReadyLine, Result } from '../protocol/ops.js';
 
 export { GuestError };
 
@@ -18,16 +20,17 @@ export abstract class AgentChannel implements Channel {
   private seq = 0;
   private pending = new Map<number, Pending>();
   private lost: GuestError | undefined;
-  private buf = '';
+  private readonly lines = lineReader();
   private isReady = false;
-  private readyResolve!: (msg: Record<string, unknown>) => void;
+  private readyResolve!: (msg: ReadyLine) => void;
   private readyReject!: (e: GuestError) => void;
   /** the agent's ready line; rejects when the target is lost first */
-  protected readonly ready = new Promise<Record<string, unknown>>((resolve, reject) => {
+  protected readonly ready = new Promise<ReadyLine>((resolve, reject) => {
     this.readyResolve = resolve;
     this.readyReject = reject;
   });
-  features: Record<string, unknown> = {};
+  /** what the agent reported in its ready line (set once it is ready) */
+  features!: Features;
   bootMs = 0;
 
   protected constructor(
@@ -52,11 +55,7 @@ export abstract class AgentChannel implements Channel {
 
   /** Data from the transport: whole lines are replies (or the ready line); anything else is ignored. */
   protected feed(d: string): void {
-    this.buf += d;
-    let nl: number;
-    while ((nl = this.buf.indexOf('\n')) >= 0) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + 1);
+    for (const line of this.lines(d)) {
       this.log('<', line);
       let msg: Record<string, unknown>;
       try {
@@ -66,7 +65,7 @@ export abstract class AgentChannel implements Channel {
       }
       if (msg.ready && !this.isReady) {
         this.isReady = true;
-        this.readyResolve(msg);
+        this.readyResolve(msg as unknown as ReadyLine);
         continue;
       }
       const p = this.pending.get(msg.id as number);
@@ -86,11 +85,11 @@ export abstract class AgentChannel implements Channel {
   }
 
   /** One agent operation; rejects with GuestError on failure, timeout or a lost target. */
-  request<T = Record<string, unknown>>(op: string, args: Record<string, unknown> = {}, timeoutMs = this.timeoutMs): Promise<T> {
+  request<K extends Op>(op: K, args: Args<K>, timeoutMs = this.timeoutMs): Promise<Result<K>> {
     if (this.lost) return Promise.reject(this.lost);
     const id = ++this.seq;
     const line = JSON.stringify({ id, op, ...args });
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<Result<K>>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         // The agent is stuck (e.g. in a syscall that never returns): nothing after this can run.
@@ -108,8 +107,8 @@ export abstract class AgentChannel implements Channel {
    * Several requests in one round trip, run in order by the agent. Each entry
    * is its result, or the GuestError it failed with.
    */
-  async batch(reqs: Array<{ op: string } & Record<string, unknown>>): Promise<Array<unknown | GuestError>> {
-    return batchReplies(reqs, (await this.request<{ results: Parameters<typeof batchReplies>[1] }>('batch', { reqs })).results);
+  async batch(reqs: readonly AgentRequest[]): Promise<Array<unknown | GuestError>> {
+    return batchReplies(reqs, (await this.request('batch', { reqs: [...reqs] })).results);
   }
 
   get alive(): boolean {
@@ -140,7 +139,7 @@ export abstract class AgentChannel implements Channel {
   protected async whenReady(t0: number, where: string): Promise<void> {
     const boot = setTimeout(() => this.fail(new GuestError('boot', 'ETIMEDOUT', 0, `no agent ${where} after ${this.timeoutMs} ms`)), this.timeoutMs);
     try {
-      this.features = (await this.ready).features as Record<string, unknown>;
+      this.features = (await this.ready).features;
     } finally {
       clearTimeout(boot);
     }

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { AgentChannel, GuestError } from './channel.js';
 import { chooseAccel, exitCause, startQemu, type BootResult, type Vm } from './qemu.js';
+import type { ReadyLine } from '../protocol/ops.js';
 import type { Accel, Arch } from '../build/arch.js';
 
 export interface GuestOptions {
@@ -75,7 +76,7 @@ export class Guest extends AgentChannel {
       const consoleLog = join(o.outDir, 'console.log');
       const sock = await connectWhenReady(socket, vm, timeoutMs, consoleLog, arch);
       const g = new Guest(vm, sock, tmp, join(o.outDir, 'agent.log'), consoleLog, timeoutMs, arch, accel);
-      g.features = (await g.attach(t0)).features as Record<string, unknown>;
+      g.features = (await g.attach(t0)).features;
       g.bootMs = Date.now() - t0;
       return g;
     } catch (e) {
@@ -87,7 +88,7 @@ export class Guest extends AgentChannel {
   }
 
   /** Wires the channel to the socket and QEMU's end; resolves with the agent's ready line. */
-  private attach(t0: number): Promise<Record<string, unknown>> {
+  private attach(t0: number): Promise<ReadyLine> {
     const bootTimer = setTimeout(() => this.fail(new GuestError('boot', 'ETIMEDOUT', 0, `no agent after ${this.timeoutMs} ms; ${exitCause({ console: this.vm.console(), stderr: '', exitCode: 0 }, this.consoleLog, this.arch)}`)), this.timeoutMs);
     this.vm.onCrash((c) => this.fail(new GuestError('guest', 'ECRASH', 0, `kernel ${c.kind}:\n${c.excerpt}`, c)));
     this.vm.done.then((r: BootResult) => this.fail(exitError('guest', r, `after ${Date.now() - t0} ms${this.agentReady ? '' : ', before the agent was ready'}`, this.consoleLog, this.arch)));

@@ -2,6 +2,8 @@
 // over a pipe, with the host-built shim and subject; a loop-mounted ext4 file is its scratch and
 // a zram device its swap. Every knob the suite writes is put back at the end, and on a signal.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import type { Args, Op, Result } from '../protocol/ops.js';
+import { ENV } from '../protocol/env.js';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,7 +71,7 @@ export class LocalTarget extends AgentChannel {
         stdio: ['pipe', 'pipe', 'pipe'],
         // its own process group: the subjects and workers it starts go with it
         detached: true,
-        env: { ...process.env, RECLAIM_SHIM: join(stage, 'reclaim_shim.node'), RECLAIM_SUBJECT: join(stage, 'subject'), RECLAIM_SCRATCH: scratch, ...(zram ? { RECLAIM_SWAP_DEV: `/dev/${zram.dev}` } : {}), ...(noSwap ? { RECLAIM_NO_SWAP: noSwap } : {}) },
+        env: { ...process.env, [ENV.shim]: join(stage, 'reclaim_shim.node'), [ENV.subject]: join(stage, 'subject'), [ENV.scratch]: scratch, ...(zram ? { [ENV.swapDev]: `/dev/${zram.dev}` } : {}), ...(noSwap ? { [ENV.noSwap]: noSwap } : {}) },
       });
       const target = (t = new LocalTarget(child, stage, scratch, zram, join(o.outDir, 'agent.log'), o.timeoutMs));
       target.attachChild(child, o.outDir, (code, sig, last) => new GuestError('agent', 'EAGENTEXIT', 0, `the agent exited (${sig ?? code})${last ? `: ${last}` : ''}`));
@@ -82,9 +84,9 @@ export class LocalTarget extends AgentChannel {
     }
   }
 
-  override request<T = Record<string, unknown>>(op: string, args: Record<string, unknown> = {}, timeoutMs = this.timeoutMs): Promise<T> {
+  override request<K extends Op>(op: K, args: Args<K>, timeoutMs = this.timeoutMs): Promise<Result<K>> {
     this.knobs.note(op, args);
-    return super.request<T>(op, args, timeoutMs);
+    return super.request(op, args, timeoutMs);
   }
 
   async stop(): Promise<TargetEnd> {

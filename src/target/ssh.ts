@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { AgentChannel, GuestError, type TargetEnd } from './channel.js';
 import { targetBundle } from '../build/guest/target-bundle.js';
 import { progress } from '../log.js';
+import { ENV } from '../protocol/env.js';
 
 export const hostKeyPolicies = ['check', 'new', 'any'] as const;
 /** check: known_hosts must have the key; new: a host seen before must keep its key; any: no check (a board reflashed between runs) */
@@ -153,7 +154,7 @@ export class SshTarget extends AgentChannel {
         await conn.push(bundle.tarball, `rm -rf ${dir}.part && mkdir -p ${dir}.part && tar -xzf - -C ${dir}.part && mv ${dir}.part/reclaim ${dir} && rmdir ${dir}.part`);
         progress('ssh', `pushed in ${((Date.now() - p0) / 1000).toFixed(1)} s`);
       }
-      const env = `RECLAIM_STAGE_SWAP=${o.swap} RECLAIM_SCRATCH=${sh(o.scratch)}`;
+      const env = `${ENV.stageSwap}=${o.swap} ${ENV.scratch}=${sh(o.scratch)}`;
       const child = spawn('ssh', conn.args(`cd ${dir} && ${env} exec ./node agent.cjs --stdio`), { stdio: ['pipe', 'pipe', 'pipe'] });
       const target = (t = new SshTarget(child, conn, dir, o, join(o.outDir, 'agent.log')));
       target.attachChild(child, o.outDir, (code, sig, last) =>
