@@ -1,19 +1,18 @@
 // The on-target runner: the whole suite and its model on this machine, no host.
 //
-//   node runner.cjs [--filter RE] [--depth default|full] [--swap MiB|none] [--scratch DIR]
-//                   [--expect LIST] [--output DIR] [--lava]
+//   node runner.cjs [--filter RE] [--depth default|full] [--swap SIZE|none] [--scratch DIR]
+//                   [--expect LIST] [--output DIR] [--lava]   (checked as the host checks them)
 //
 // KTAP on stdout at the end, a line per result on stderr as it comes. With --lava every result
 // is also a LAVA test case, signalled through /dev/kmsg: the kernel log serialises it with the
 // kernel's own messages, which would otherwise cut into a signal on a shared console.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { batchReplies, GuestError, type Channel } from '../protocol/channel.js';
 import { suite } from '../scenarios/index.js';
 import { runSuite, selectScenarios } from '../suite/runner.js';
-import { parseExpect } from '../protocol/kconfig.js';
-import type { Depth, Result } from '../suite/types.js';
+import { parseOptions, suiteEntries, UsageError, type OptionTable, type SuiteOptions } from '../suite/options.js';
+import type { Result } from '../suite/types.js';
 import { resultLine } from '../report/human.js';
 import { summarize, type RunReport } from '../report/json.js';
 import { ktapReport } from '../report/ktap.js';
@@ -48,26 +47,26 @@ function signal(r: Result): void {
   writeFileSync('/dev/kmsg', lavaSignal(r));
 }
 
+interface RunnerOptions extends SuiteOptions {
+  output?: string;
+  lava: boolean;
+}
+
+/** The runner's options: the suite's own, as the host's command line checks them, and two of its own. */
+const RUNNER_OPTIONS: OptionTable<RunnerOptions> = {
+  ...suiteEntries<RunnerOptions, string>({ depth: [], filter: [], expect: [], swap: [], scratch: [] }, suite, () => true),
+  output: { type: 'string', commands: [], arg: 'DIR', help: 'results.json and results.ktap also go here', set: (v, o) => void (o.output = v) },
+  lava: { type: 'boolean', commands: [], help: 'every result also a LAVA test case, through /dev/kmsg', set: (_v, o) => void (o.lava = true) },
+};
+
 async function main(argv: string[]): Promise<number> {
-  const { values: o } = parseArgs({
-    args: argv,
-    options: {
-      filter: { type: 'string' },
-      depth: { type: 'string', default: 'default' },
-      swap: { type: 'string', default: '256' },
-      scratch: { type: 'string', default: '/mnt/scratch' },
-      output: { type: 'string' },
-      expect: { type: 'string' },
-      lava: { type: 'boolean', default: false },
-    },
-  });
-  if (o.depth !== 'default' && o.depth !== 'full') throw new Error(`--depth ${o.depth}: want default or full`);
-  if (o.swap !== 'none' && !/^\d+$/.test(o.swap!)) throw new Error(`--swap ${o.swap}: want a size in MiB or none`);
+  const o: RunnerOptions = { depth: 'default', swap: 256, scratch: '/mnt/scratch', lava: false };
+  const { problems } = parseOptions(RUNNER_OPTIONS, argv, o);
+  if (problems.length) throw new UsageError(problems);
   // the interfaces the kernel must have: as the host knew them (the lava command), or as the user says
-  const expected = o.expect === undefined ? new Map() : parseExpect(o.expect);
-  const scenarios = selectScenarios(suite, o.filter, o.depth as Depth);
-  if (!scenarios.length) throw new Error(`--filter ${o.filter} matches no scenario`);
-  stage({ swap: o.swap === 'none' ? 'none' : Number(o.swap), scratch: o.scratch! });
+  const expected = new Map((o.expect ?? []).map((f) => [f, '--expect'] as const));
+  const scenarios = selectScenarios(suite, o.filter, o.depth);
+  stage({ swap: o.swap, scratch: o.scratch });
   // Ctrl-C, or LAVA's timeout: the machine put back before the end
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
@@ -118,7 +117,7 @@ if (process.argv[2] === '--worker') {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: Error) => {
-      process.stderr.write(`reclaim-runner: ${e.message}\n`);
+      for (const p of e instanceof UsageError ? e.problems : [e.message]) process.stderr.write(`reclaim-runner: ${p}\n`);
       process.exit(2);
     },
   );

@@ -6,80 +6,11 @@ import { hostDemo } from './demo.js';
 import { buildKernel } from '../build/kernel.js';
 import { run, shell } from '../pipeline.js';
 import { lava } from '../target/lava.js';
-import { parseCommandLine, UsageError, type Command, type Options } from './options.js';
+import { parseCommandLine, usage, UsageError, type Command, type Options } from './options.js';
 import { runMutants } from '../mutation/handwritten.js';
 import { fuzz } from '../fuzz/campaign.js';
 import { runMutate } from '../mutation/mechanical.js';
 
-const USAGE = `usage: reclaim-harness <command> [options]
-
-commands:
-  run [options]       the main job: build kernel and guest image, boot, run the suite
-      --kernel IMAGE|DEB   use this Image instead of building one, or the one in a linux-image .deb
-      --modules PATH  the kernel's modules, for a kernel with its drivers as modules: a .deb,
-                      lib/modules/RELEASE, or a modules tarball; a .deb kernel brings its own
-      --kernel-src DIR, --patches DIR|none   as for 'kernel'
-      --filter REGEX  scenarios whose id matches
-      --expect LIST   interfaces the kernel must have (proc-reclaim,pmadv-range,shrinkmem): each
-                      missing one is a FAIL, not a SKIP. Without it they come from the kernel's
-                      config: of a kernel built here (kept beside its Image in the cache), or the
-                      target's /proc/config.gz or /boot/config-RELEASE
-      --depth default|full   full adds the scenarios too slow for the default suite, reported
-                      apart (mutate always runs them)
-      --target qemu|local|ssh://USER@HOST[:PORT]
-                      local: this machine's running kernel, as root, with the host-built
-                      shim and subject; its own zram swap and a loop-mounted scratch; every
-                      knob put back at the end, also on Ctrl-C
-                      ssh: a board's running kernel, as root over OpenSSH (BatchMode, one
-                      multiplexed connection); the arm64 target bundle (Node included) is
-                      pushed to /tmp/reclaim-harness-KEY and removed at the end
-      --identity FILE  ssh's private key   --keep  leave the bundle on the board for next time
-      --host-key check|new|any   check: known_hosts must know the board; new (default): a
-                      board seen before must keep its key; any: no check (reflashed boards)
-      --scratch DIR   the board's scratch directory on a disk file system (/mnt/scratch)
-      --arch arm64|x86_64   the guest's architecture (arm64). x86_64: the same series in its
-                      own make O= directory, Debian's amd64 Node, the host's shim and subject,
-                      QEMU's microvm under KVM where /dev/kvm works (TCG otherwise; the report
-                      says which). mutants, mutate, fuzz and shell take it too
-      --repeat N      the suite N times in one boot (1-1000); lists every scenario whose verdict changed
-      --mem MiB (1024; 384 up to this host's memory)  --smp N (2; 1-8)
-      --swap SIZE|none (256M of zram)  --timeout SECONDS (60 per step; 1-3600)
-      --format human|json|ktap|junit|kcidb   what to print on stdout at the end (human)
-      --output DIR (out/run)   results.json, results.ktap, results.junit.xml, results.txt
-  lava [--output DIR (out/lava)] [--device-type qemu|NAME] [--run]
-       [--kernel-url URL --ramdisk-url URL --modules-url URL] [--filter RE] [--depth D]
-       [--swap SIZE|none] [--scratch DIR] [--expect LIST] [run's kernel options]
-                      write a LAVA job (job.yaml) that boots the kernel with a ramdisk carrying
-                      the target bundle and runs the on-target runner: one LAVA test case per
-                      scenario, signalled through /dev/kmsg. qemu (default): the kernel, the
-                      ramdisk and a scratch disk in DIR and the rendered device dictionary
-                      (device.yaml); --run runs it with lava-run here and takes the verdict
-                      from the test cases, not from the job status. A lab gives its device
-                      type (tftp deploy, u-boot ramdisk boot) and the URLs it serves them from
-  mutants [--only REGEX] [run's options]
-                      build each known-bug kernel in qemu/mutants/, run the suite on it, print
-                      the kill table; exit 1 if any mutant survives (--timeout default 20)
-  mutate [--series DIR] [--sample N --seed S] [--only REGEX] [--min-score P] [--kernel-src DIR]
-         [run's guest options]
-                      mechanical mutants of the C lines the series adds (negated conditions,
-                      moved boundaries, deleted calls, changed constants and errnos, ...), all
-                      built into one kernel behind a runtime switch; each runs the scenarios
-                      that reach it (of all of them, --depth full included). Prints the survivors and the mutation score; exit 1 below
-                      P percent (90). --timeout default 20
-  fuzz [--seed S] [--runs N] [--parser-runs N] [--mutant PATCH] [run's kernel options]
-                      random operation sequences in lockstep with the model; the first mismatch
-                      is shrunk and written as sequence.json and a C reproducer (repro.c)
-  shell [options]     boot the same guest with a shell on this terminal (run's kernel options)
-  demo                exercise the syscall shim on this machine's kernel
-  doctor [--fix]      check (and with --fix install) the Debian packages the project needs;
-                      every other command installs what it needs itself, as root
-  kernel [--kernel-src DIR] [--patches DIR|none] [--profile default|debug] [--arch arm64|x86_64]
-                      build (or fetch from the cache) the kernel: arm64 Image or x86_64 bzImage
-  cross-build [--arch arm64]
-                      build the shim and subject for another architecture into out/native-ARCH/
-options:
-  --json              machine-readable output (doctor, kernel, cross-build)
-  -h, --help          this text`;
 
 /** The host tools a command needs before it starts. */
 function needsOf(command: Command, o: Options): Need[] {
@@ -107,7 +38,7 @@ function needsOf(command: Command, o: Options): Need[] {
 async function main(argv: string[]): Promise<number> {
   const { command, help, options: o } = parseCommandLine(argv);
   if (help || !command) {
-    console.log(USAGE);
+    console.log(usage());
     return command || help ? 0 : 2;
   }
   await ensureTools(needsOf(command, o));

@@ -1,9 +1,8 @@
-// The command line: which options each command takes, each checked before
-// any work starts. Every mistake is reported, one line each.
+// The command line: the commands, and the option table (suite/options.ts) that says which
+// options each takes, their defaults, their checks and the usage text.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { kernelImageProblem } from '../build/kernel-image.js';
 import { kernelTreeProblem, seriesProblem, type Profile } from '../build/kernel.js';
 import { listMutants } from '../mutation/handwritten.js';
@@ -12,68 +11,20 @@ import { stageProblem } from '../agent/stage.js';
 import { hostKeyPolicies, parseSshUrl, type HostKeyPolicy, type SshAddress } from '../target/ssh.js';
 import { formats, type Format } from '../pipeline.js';
 import { suite } from '../scenarios/index.js';
-import { selectScenarios } from '../suite/runner.js';
 import type { Depth } from '../suite/types.js';
-import { parseExpect, type Patched } from '../protocol/kconfig.js';
+import type { Patched } from '../protocol/kconfig.js';
+import { hanging, optionsUsage, parseMiB, parseOptions, regexProblem, suiteEntries, UsageError, type OptionTable, type Refusal } from '../suite/options.js';
 import { arches, type Arch } from '../build/arch.js';
 
 export const commands = ['run', 'lava', 'mutants', 'mutate', 'fuzz', 'shell', 'demo', 'doctor', 'kernel', 'cross-build'] as const;
 export type Command = (typeof commands)[number];
 
-/** A mistake on the command line: exit status 2. */
-export class UsageError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-  }
-}
-
-const GUEST: Command[] = ['run', 'mutants', 'mutate', 'fuzz', 'shell'];
-const SPECS = {
-  kernel: { type: 'string', commands: ['run', 'fuzz', 'shell', 'lava'] },
-  modules: { type: 'string', commands: ['run', 'fuzz', 'shell'] },
-  'kernel-src': { type: 'string', commands: [...GUEST, 'kernel', 'lava'] },
-  patches: { type: 'string', commands: ['run', 'mutants', 'fuzz', 'shell', 'kernel', 'lava'] },
-  'device-type': { type: 'string', commands: ['lava'] },
-  'kernel-url': { type: 'string', commands: ['lava'] },
-  'modules-url': { type: 'string', commands: ['lava'] },
-  'ramdisk-url': { type: 'string', commands: ['lava'] },
-  run: { type: 'boolean', commands: ['lava'] },
-  series: { type: 'string', commands: ['mutate'] },
-  sample: { type: 'string', commands: ['mutate'] },
-  'min-score': { type: 'string', commands: ['mutate'] },
-  profile: { type: 'string', commands: ['kernel'] },
-  filter: { type: 'string', commands: ['run', 'mutants', 'lava'] },
-  depth: { type: 'string', commands: ['run', 'mutants', 'lava'] },
-  expect: { type: 'string', commands: ['run', 'lava'] },
-  target: { type: 'string', commands: ['run'] },
-  identity: { type: 'string', commands: ['run'] },
-  'host-key': { type: 'string', commands: ['run'] },
-  scratch: { type: 'string', commands: ['run', 'lava'] },
-  keep: { type: 'boolean', commands: ['run'] },
-  only: { type: 'string', commands: ['mutants', 'mutate'] },
-  seed: { type: 'string', commands: ['fuzz', 'mutate'] },
-  runs: { type: 'string', commands: ['fuzz'] },
-  'parser-runs': { type: 'string', commands: ['fuzz'] },
-  mutant: { type: 'string', commands: ['fuzz'] },
-  mem: { type: 'string', commands: [...GUEST, 'lava'] },
-  smp: { type: 'string', commands: [...GUEST, 'lava'] },
-  swap: { type: 'string', commands: [...GUEST, 'lava'] },
-  timeout: { type: 'string', commands: GUEST },
-  format: { type: 'string', commands: ['run'] },
-  repeat: { type: 'string', commands: ['run'] },
-  output: { type: 'string', commands: ['run', 'mutants', 'mutate', 'fuzz', 'lava'] },
-  fix: { type: 'boolean', commands: ['doctor'] },
-  json: { type: 'boolean', commands: ['doctor', 'kernel', 'cross-build'] },
-  arch: { type: 'string', commands: [...GUEST, 'kernel', 'cross-build'] },
-  help: { type: 'boolean', commands: [...commands], short: 'h' },
-} as const satisfies Record<string, { type: 'string' | 'boolean'; commands: readonly Command[]; short?: string }>;
-type Name = keyof typeof SPECS;
+export { UsageError };
 
 /** Guest memory with the 93 MiB initramfs: the agent does not start at 288 MiB, starts at 320, and the suite passes at 384 (measured). */
 export const MEM_MIN_MIB = 384;
 /** QEMU's virt machine with its default GICv2 has at most 8 CPUs. */
 export const SMP_MAX = 8;
-const SWAP_MAX_MIB = 65536;
 const TIMEOUT_MAX_S = 3600;
 
 export interface Options {
@@ -131,25 +82,10 @@ export interface Parsed {
   options: Options;
 }
 
-/** "256", "256M", "1G" -> MiB; undefined when it is not a size. */
-export function parseMiB(s: string): number | undefined {
-  const m = /^(\d+)([MG]?)$/i.exec(s);
-  return m ? Number(m[1]) * (m[2]?.toUpperCase() === 'G' ? 1024 : 1) : undefined;
-}
-
 function wholeNumber(raw: string, what: string, min: number, max: number, why = ''): [number, string?] {
   const n = /^-?\d+$/.test(raw) ? Number(raw) : NaN;
   if (Number.isSafeInteger(n) && n >= min && n <= max) return [n];
   return [NaN, `${what} ${raw}: want a whole number from ${min} to ${max}${why}`];
-}
-
-function regexProblem(raw: string): string | undefined {
-  try {
-    new RegExp(raw);
-    return undefined;
-  } catch (e) {
-    return `not a regular expression (${(e as Error).message.replace(/^Invalid regular expression: /, '')})`;
-  }
 }
 
 /** path must be a directory, or not exist yet under a directory. */
@@ -161,193 +97,181 @@ function outputProblem(path: string): string | undefined {
   return statSync(up).isDirectory() ? undefined : `${up} is not a directory`;
 }
 
-/** Parses and checks argv; throws UsageError listing every mistake. */
-export function parseCommandLine(argv: string[]): Parsed {
-  // A string option followed by another option (or nothing) has no value: say so, rather than take the next option as it.
-  const spec = (name: string) => (Object.hasOwn(SPECS, name) ? SPECS[name as Name] : undefined);
-  const args = argv.map((a, k) => (/^--[\w-]+$/.test(a) && spec(a.slice(2))?.type === 'string' && (argv[k + 1] === undefined || argv[k + 1]!.startsWith('--')) ? `${a}=` : a));
-  const { values, positionals, tokens } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: false,
-    tokens: true,
-    options: SPECS as unknown as Record<string, { type: 'string' | 'boolean'; short?: string }>,
-  });
-  const problems: string[] = [];
-  const [first, ...extra] = positionals;
-  const command = commands.find((c) => c === first);
-  if (first !== undefined && !command) problems.push(`unknown command '${first}' (commands: ${commands.join(', ')})`);
-  for (const x of extra) problems.push(`unexpected argument '${x}'`);
-  for (const t of tokens) {
-    if (t.kind !== 'option') continue;
-    const o = spec(t.name);
-    if (!o) problems.push(`unknown option ${t.rawName}`);
-    else if (o.type === 'string' && !t.value) problems.push(`${t.rawName} needs a value`);
-    else if (o.type === 'boolean' && t.value !== undefined) problems.push(`${t.rawName} takes no value`);
-    else if (command && !(o.commands as readonly string[]).includes(command)) problems.push(`${t.rawName} does not apply to '${command}' (it is for: ${o.commands.join(', ')})`);
-  }
-  const str = (n: Name): string | undefined => {
-    const v = values[n];
-    return typeof v === 'string' && v !== '' ? v : undefined;
-  };
-  const check = (n: Name, p: string | undefined) => p && problems.push(`--${n} ${str(n)}: ${p}`);
-  /** --name N, a whole number in [min, max]: set(N), or one problem. */
-  const whole = (n: Name, min: number, max: number, set: (x: number) => void, why = '') => {
-    const raw = str(n);
-    if (raw === undefined) return;
-    const [x, p] = wholeNumber(raw, `--${n}`, min, max, why);
-    if (p) problems.push(p);
-    else set(x);
-  };
 
-  const hostMiB = Math.floor(totalmem() / 1048576);
-  const o: Options = { profile: 'default', minScore: 90, seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', depth: 'default', target: 'qemu', hostKey: 'new', scratch: '/mnt/scratch', keep: values.keep === true, deviceType: 'qemu', run: values.run === true, repeat: 1, fix: values.fix === true, json: values.json === true, arch: 'arm64' };
-  let v: string | undefined;
-  if ((v = str('mem')) !== undefined) {
-    const mib = parseMiB(v);
-    if (mib === undefined) problems.push(`--mem ${v}: want a size in MiB, e.g. 1024, 1024M or 1G`);
-    else if (mib < MEM_MIN_MIB) problems.push(`--mem ${v}: too small: the guest needs at least ${MEM_MIN_MIB} MiB (Node.js and the unpacked initramfs)`);
-    else if (mib > hostMiB) problems.push(`--mem ${v}: more than this host's ${hostMiB} MiB`);
-    else o.memMiB = mib;
-  }
-  whole('smp', 1, SMP_MAX, (x) => (o.smp = x), " (QEMU's virt machine with GICv2)");
-  if ((v = str('swap')) !== undefined) {
-    const mib = v === 'none' ? 'none' : parseMiB(v);
-    if (mib === undefined) problems.push(`--swap ${v}: want a zram size such as 256M or 1G, or none`);
-    else if (mib !== 'none' && (mib < 1 || mib > SWAP_MAX_MIB)) problems.push(`--swap ${v}: want from 1M to ${SWAP_MAX_MIB / 1024}G, or none`);
-    else o.swap = mib;
-  }
-  if ((v = str('timeout')) !== undefined) {
-    const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
-    if (!(n >= 1 && n <= TIMEOUT_MAX_S)) problems.push(`--timeout ${v}: want seconds per step, from 1 to ${TIMEOUT_MAX_S}`);
-    else o.timeoutS = n;
-  }
-  if ((v = str('format')) !== undefined) {
-    if ((formats as readonly string[]).includes(v)) o.format = v as Format;
-    else problems.push(`--format ${v}: want one of ${formats.join(', ')}`);
-  }
-  whole('repeat', 1, 1000, (x) => (o.repeat = x));
-  if ((v = str('profile')) !== undefined) {
-    if (v === 'default' || v === 'debug') o.profile = v;
-    else problems.push(`--profile ${v}: want default or debug`);
-  }
-  if ((v = str('arch')) !== undefined) {
-    if (command === 'cross-build' && v !== 'arm64') problems.push(`--arch ${v}: the only cross-build architecture is arm64 (npm install builds the host's)`);
-    else if ((arches as readonly string[]).includes(v)) o.arch = v as Arch;
-    else problems.push(`--arch ${v}: want ${arches.join(' or ')}`);
-  }
-  whole('seed', -(2 ** 31), 2 ** 31 - 1, (x) => (o.seed = x));
-  whole('runs', 1, 1_000_000, (x) => (o.runs = x));
-  whole('parser-runs', 0, 1_000_000, (x) => (o.parserRuns = x));
-  if ((v = str('target')) !== undefined) {
-    const bootOnly = (['kernel', 'modules', 'kernel-src', 'patches', 'mem', 'smp', 'arch'] as const).filter((n) => str(n) !== undefined);
-    const notHere = (what: string) => bootOnly.length && problems.push(`--target ${what} runs on ${what === 'local' ? "this machine's" : "the board's"} kernel: ${bootOnly.map((n) => `--${n}`).join(', ')} do not apply`);
-    if (v === 'local') {
-      notHere('local');
-      const p = stageProblem();
-      if (p) problems.push(`--target local: ${p}`);
-      o.target = v;
-    } else if (v.startsWith('ssh://')) {
-      const a = parseSshUrl(v);
-      if (typeof a === 'string') problems.push(`--target ${v}: ${a}`);
-      else {
-        notHere('ssh');
+const GUEST: Command[] = ['run', 'mutants', 'mutate', 'fuzz', 'shell'];
+const KERNEL: Command[] = ['run', 'fuzz', 'shell', 'lava'];
+
+/** A whole number in [min, max] into o: its check. */
+const whole = (min: number, max: number, put: (o: Options, x: number) => void, why = '') => (raw: string, o: Options): Refusal => {
+  const [x, p] = wholeNumber(raw, '', min, max, why);
+  if (p) return p.replace(/^ \S+: /, '');
+  put(o, x);
+  return undefined;
+};
+/** One of a list of words into o. */
+const oneOf = <T extends string>(words: readonly T[], put: (o: Options, x: T) => void, want = `want one of ${words.join(', ')}`) => (raw: string, o: Options): Refusal => ((words as readonly string[]).includes(raw) ? void put(o, raw as T) : want);
+const flag = (put: (o: Options) => void) => (_raw: string, o: Options): Refusal => void put(o);
+
+/** Every option: the commands it applies to, its default, its help line and its check, in the order of checks. */
+export const OPTIONS: OptionTable<Options, Command> = {
+  arch: {
+    type: 'string', commands: [...GUEST, 'kernel', 'cross-build'], arg: 'arm64|x86_64', default: 'arm64',
+    help: "the guest's architecture; x86_64: the same series in its own make O= directory, Debian's amd64 Node, QEMU's microvm (KVM where /dev/kvm boots it, else TCG)",
+    set: (v, o, c) => (c === 'cross-build' && v !== 'arm64' ? "the only cross-build architecture is arm64 (npm install builds the host's)" : (arches as readonly string[]).includes(v) ? void (o.arch = v as Arch) : `want ${arches.join(' or ')}`),
+  },
+  kernel: {
+    type: 'string', commands: KERNEL, arg: 'IMAGE|DEB', help: 'boot this Image (or the one in a linux-image .deb) instead of building one',
+    set: (v, o) => {
+      const p = v.endsWith('.deb') ? modulesProblem(v) : kernelImageProblem(v, o.arch);
+      if (p) return p;
+      o.kernel = v;
+      return undefined;
+    },
+  },
+  modules: {
+    type: 'string', commands: ['run', 'fuzz', 'shell'], arg: 'PATH', help: "the kernel's modules, for a kernel with its drivers as modules: a .deb, lib/modules/RELEASE, or a modules tarball",
+    set: (v, o) => modulesProblem(v) ?? void (o.modules = v),
+  },
+  'kernel-src': {
+    type: 'string', commands: [...GUEST, 'kernel', 'lava'], arg: 'DIR', default: "Debian's linux-source-6.12", help: 'the kernel tree to build, read-only (built with make O=)',
+    set: (v, o) => kernelTreeProblem(v) ?? void (o.kernelSrc = v),
+  },
+  patches: {
+    type: 'string', commands: ['run', 'mutants', 'fuzz', 'shell', 'kernel', 'lava'], arg: 'DIR|none', default: 'qemu/patches/linux-6.12', help: 'the patch series to apply',
+    set: (v, o) => {
+      const p = seriesProblem(v);
+      return p ? { whole: `--patches: ${p}` } : void (o.patches = v);
+    },
+  },
+  profile: { type: 'string', commands: ['kernel'], arg: 'default|debug', default: 'default', help: "the kernel's config profile", set: oneOf(['default', 'debug'] as const, (o, x) => (o.profile = x), 'want default or debug') },
+  mem: {
+    type: 'string', commands: [...GUEST, 'lava'], arg: 'MiB', default: `1024; ${MEM_MIN_MIB} up to this host's memory`, help: "the guest's memory",
+    set: (v, o) => {
+      const mib = parseMiB(v);
+      const hostMiB = Math.floor(totalmem() / 1048576);
+      if (mib === undefined) return 'want a size in MiB, e.g. 1024, 1024M or 1G';
+      if (mib < MEM_MIN_MIB) return `too small: the guest needs at least ${MEM_MIN_MIB} MiB (Node.js and the unpacked initramfs)`;
+      if (mib > hostMiB) return `more than this host's ${hostMiB} MiB`;
+      o.memMiB = mib;
+      return undefined;
+    },
+  },
+  smp: { type: 'string', commands: [...GUEST, 'lava'], arg: 'N', default: `2; 1-${SMP_MAX}`, help: "the guest's CPUs", set: whole(1, SMP_MAX, (o, x) => (o.smp = x), " (QEMU's virt machine with GICv2)") },
+  timeout: {
+    type: 'string', commands: GUEST, arg: 'SECONDS', default: `60 per step, 20 for mutants, mutate and fuzz; 1-${TIMEOUT_MAX_S}`, help: 'how long one step may take',
+    set: (v, o) => {
+      const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+      return n >= 1 && n <= TIMEOUT_MAX_S ? void (o.timeoutS = n) : `want seconds per step, from 1 to ${TIMEOUT_MAX_S}`;
+    },
+  },
+  format: { type: 'string', commands: ['run'], arg: formats.join('|'), default: 'human', help: 'what to print on stdout at the end', set: oneOf(formats, (o, x) => (o.format = x)) },
+  repeat: { type: 'string', commands: ['run'], arg: 'N', default: '1; 1-1000', help: 'the suite N times in one boot; lists every scenario whose verdict changed', set: whole(1, 1000, (o, x) => (o.repeat = x)) },
+  seed: { type: 'string', commands: ['fuzz', 'mutate'], arg: 'S', default: '1', help: "the random sequences' seed, or the sample's", set: whole(-(2 ** 31), 2 ** 31 - 1, (o, x) => (o.seed = x)) },
+  runs: { type: 'string', commands: ['fuzz'], arg: 'N', default: '100', help: 'operation sequences to run', set: whole(1, 1_000_000, (o, x) => (o.runs = x)) },
+  'parser-runs': { type: 'string', commands: ['fuzz'], arg: 'N', default: '200', help: 'random inputs to each write parser', set: whole(0, 1_000_000, (o, x) => (o.parserRuns = x)) },
+  target: {
+    type: 'string', commands: ['run'], arg: 'qemu|local|ssh://USER@HOST[:PORT]', default: 'qemu',
+    help: "local: this machine's running kernel, as root, every knob put back at the end; ssh: a board's running kernel over OpenSSH, the target bundle (Node included) pushed and removed at the end",
+    set: (v, o) => {
+      if (v === 'local') {
+        const p = stageProblem();
+        if (p) return p;
+        o.target = 'local';
+      } else if (v.startsWith('ssh://')) {
+        const a = parseSshUrl(v);
+        if (typeof a === 'string') return a;
         o.target = 'ssh';
         o.ssh = a;
-      }
-    } else if (v !== 'qemu') problems.push(`--target ${v}: want qemu, local or ssh://USER@HOST[:PORT]`);
+      } else if (v !== 'qemu') return 'want qemu, local or ssh://USER@HOST[:PORT]';
+      return undefined;
+    },
+  },
+  identity: {
+    type: 'string', commands: ['run'], arg: 'FILE', help: "ssh's private key",
+    set: (v, o) => (!existsSync(v) || !statSync(v).isFile() ? 'no such file (a private key for ssh -i)' : void (o.identity = resolve(v))),
+  },
+  'host-key': { type: 'string', commands: ['run'], arg: hostKeyPolicies.join('|'), default: 'new', help: "check: known_hosts must know the board; new: a board seen before must keep its key; any: no check", set: oneOf(hostKeyPolicies, (o, x) => (o.hostKey = x), `want ${hostKeyPolicies.join(', ')} (any: a board reflashed between runs)`) },
+  keep: { type: 'boolean', commands: ['run'], help: 'leave the bundle on the board for next time', set: flag((o) => (o.keep = true)) },
+  'device-type': {
+    type: 'string', commands: ['lava'], arg: 'qemu|NAME', default: 'qemu', help: "the LAVA device type; a lab's gets tftp deploy and u-boot ramdisk boot",
+    set: (v, o) => (/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v) ? void (o.deviceType = v) : 'want a LAVA device type name (letters, digits, _ . -)'),
+  },
+  'kernel-url': { type: 'string', commands: ['lava'], arg: 'URL', help: 'where the lab serves the kernel from', set: url((o, u) => (o.kernelUrl = u)) },
+  'ramdisk-url': { type: 'string', commands: ['lava'], arg: 'URL', help: 'where the lab serves the ramdisk from', set: url((o, u) => (o.ramdiskUrl = u)) },
+  'modules-url': { type: 'string', commands: ['lava'], arg: 'URL', help: "where the lab serves the kernel's modules from", set: url((o, u) => (o.modulesUrl = u)) },
+  run: { type: 'boolean', commands: ['lava'], help: 'run the job with lava-run here and take the verdict from its test cases', set: flag((o) => (o.run = true)) },
+  ...suiteEntries<Options, Command>({ depth: ['run', 'mutants', 'lava'], filter: ['run', 'mutants', 'lava'], expect: ['run', 'lava'], swap: [...GUEST, 'lava'], scratch: ['run', 'lava'] }, suite, (c) => c === 'run'),
+  only: {
+    type: 'string', commands: ['mutants', 'mutate'], arg: 'REGEX', help: 'mutants whose name matches',
+    set: (v, o, c) => regexProblem(v) ?? (c === 'mutants' && !listMutants(undefined, v).length ? 'matches no mutant in qemu/mutants/' : void (o.only = v)),
+  },
+  series: {
+    type: 'string', commands: ['mutate'], arg: 'DIR', default: 'qemu/patches/linux-6.12', help: 'the series whose added C lines are mutated',
+    set: (v, o) => {
+      const p = v === 'none' ? 'none has no lines to mutate' : seriesProblem(v);
+      return p ? { whole: `--series: ${p}` } : void (o.series = v);
+    },
+  },
+  sample: { type: 'string', commands: ['mutate'], arg: 'N', help: 'a seeded sample of N mutants', set: whole(1, 100_000, (o, x) => (o.sample = x)) },
+  'min-score': { type: 'string', commands: ['mutate'], arg: 'P', default: '90', help: 'exit 1 below this mutation score, percent', set: whole(0, 100, (o, x) => (o.minScore = x), ' (percent)') },
+  mutant: {
+    type: 'string', commands: ['fuzz'], arg: 'PATCH', help: 'one more patch on the kernel (a known bug for the fuzzer to find)',
+    set: (v, o) => (!existsSync(v) || !statSync(v).isFile() ? 'no such file' : !/^diff --git /m.test(readFileSync(v, 'utf8')) ? 'not a patch (no "diff --git" line)' : void (o.mutant = v)),
+  },
+  output: {
+    type: 'string', commands: ['run', 'mutants', 'mutate', 'fuzz', 'lava'], arg: 'DIR', default: 'out/COMMAND', help: 'where the reports and logs go',
+    set: (v, o) => outputProblem(v) ?? void (o.output = v),
+  },
+  fix: { type: 'boolean', commands: ['doctor'], help: 'install what is missing (as root)', set: flag((o) => (o.fix = true)) },
+  json: { type: 'boolean', commands: ['doctor', 'kernel', 'cross-build'], help: 'machine-readable output', set: flag((o) => (o.json = true)) },
+  help: { type: 'boolean', commands: [...commands], short: 'h', help: 'this text', set: () => undefined },
+};
+
+function url(put: (o: Options, u: string) => void) {
+  return (v: string, o: Options): Refusal => (/^(https?|ftp|file):\/\/\S+$/.test(v) ? void put(o, v) : 'want an http(s)://, ftp:// or file:// URL the dispatcher can fetch');
+}
+
+/** What each command does, for the usage text. */
+const COMMANDS: Record<Command, string> = {
+  run: 'the main job: build the kernel and the guest image, boot, run the suite, write the reports',
+  lava: 'write a LAVA job (job.yaml) that boots the kernel with a ramdisk carrying the target bundle and runs the on-target runner: one LAVA test case per scenario',
+  mutants: 'build each known-bug kernel in qemu/mutants/, run the suite on it, print the kill table; exit 1 if one survives',
+  mutate: "mechanical mutants of the C lines the series adds, all in one kernel behind a runtime switch; each runs the scenarios that reach it; prints the survivors and the score",
+  fuzz: 'random operation sequences in lockstep with the model; the first mismatch is shrunk and written as sequence.json and a C reproducer',
+  shell: 'boot the same guest with a shell on this terminal',
+  demo: "exercise the syscall shim on this machine's kernel",
+  doctor: 'check (and with --fix install) the Debian packages the project needs; every other command installs what it needs itself, as root',
+  kernel: 'build (or take from the cache) the kernel: arm64 Image or x86_64 bzImage',
+  'cross-build': 'build the shim and subject for another architecture into out/native-ARCH/',
+};
+
+/** The usage text, made from the command and option tables. */
+export function usage(): string {
+  return ['usage: reclaim-harness <command> [options]', '', 'commands:', ...commands.map((c) => hanging(`  ${c}`, COMMANDS[c], 15)), '', 'options (the commands each applies to in brackets):', ...optionsUsage(OPTIONS, commands)].join('\n');
+}
+
+/** Parses and checks argv; throws UsageError listing every mistake. */
+export function parseCommandLine(argv: string[]): Parsed {
+  const o: Options = { profile: 'default', minScore: 90, seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', depth: 'default', target: 'qemu', hostKey: 'new', scratch: '/mnt/scratch', keep: false, deviceType: 'qemu', run: false, repeat: 1, fix: false, json: false, arch: 'arm64' };
+  const { command, given, problems } = parseOptions(OPTIONS, argv, o, commands);
+  const has = (n: string) => given.has(n);
+  // combinations
+  if (has('target') && o.target !== 'qemu') {
+    const bootOnly = ['kernel', 'modules', 'kernel-src', 'patches', 'mem', 'smp', 'arch'].filter(has);
+    if (bootOnly.length) problems.push(`--target ${o.target} runs on ${o.target === 'local' ? "this machine's" : "the board's"} kernel: ${bootOnly.map((n) => `--${n}`).join(', ')} do not apply`);
   }
-  const sshOnly = (['identity', 'host-key', ...(command === 'lava' ? [] : ['scratch' as const]), 'keep'] as const).filter((n) => values[n] !== undefined);
+  const sshOnly = ['identity', 'host-key', ...(command === 'lava' ? [] : ['scratch']), 'keep'].filter(has);
   if (sshOnly.length && o.target !== 'ssh') problems.push(`${sshOnly.map((n) => `--${n}`).join(', ')}: only with --target ssh://USER@HOST[:PORT]`);
-  if ((v = str('identity')) !== undefined) {
-    if (!existsSync(v) || !statSync(v).isFile()) check('identity', 'no such file (a private key for ssh -i)');
-    else o.identity = resolve(v);
-  }
-  if ((v = str('host-key')) !== undefined) {
-    if ((hostKeyPolicies as readonly string[]).includes(v)) o.hostKey = v as HostKeyPolicy;
-    else check('host-key', `want ${hostKeyPolicies.join(', ')} (any: a board reflashed between runs)`);
-  }
-  if ((v = str('scratch')) !== undefined) {
-    if (!v.startsWith('/')) check('scratch', 'want an absolute path on the board');
-    else o.scratch = v;
-  }
-  if ((v = str('device-type')) !== undefined) {
-    if (/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v)) o.deviceType = v;
-    else check('device-type', 'want a LAVA device type name (letters, digits, _ . -)');
-  }
-  for (const [n, set] of [['kernel-url', (u: string) => (o.kernelUrl = u)], ['modules-url', (u: string) => (o.modulesUrl = u)], ['ramdisk-url', (u: string) => (o.ramdiskUrl = u)]] as const) {
-    if ((v = str(n)) === undefined) continue;
-    if (/^(https?|ftp|file):\/\/\S+$/.test(v)) set(v);
-    else check(n, 'want an http(s)://, ftp:// or file:// URL the dispatcher can fetch');
-  }
   if (command === 'lava') {
     if (o.run && o.deviceType !== 'qemu') problems.push(`--run: lava-run here has only the qemu device type's dictionary; a lab (--device-type ${o.deviceType}) submits job.yaml itself`);
     if (o.modulesUrl && o.deviceType === 'qemu') problems.push('--modules-url: the qemu device type boots with tmpfs, which takes no modules; use a lab device type, or a kernel with its drivers built in');
-    if (o.kernelUrl && (str('kernel') ?? str('kernel-src') ?? str('patches'))) problems.push('--kernel-url: the lab fetches that kernel, so --kernel, --kernel-src and --patches do not apply');
+    if (o.kernelUrl && (has('kernel') || has('kernel-src') || has('patches'))) problems.push('--kernel-url: the lab fetches that kernel, so --kernel, --kernel-src and --patches do not apply');
   }
-  if ((v = str('depth')) !== undefined) {
-    if (v === 'default' || v === 'full') o.depth = v;
-    else problems.push(`--depth ${v}: want default or full`);
-  }
-  if ((v = str('expect')) !== undefined) {
-    try {
-      o.expect = [...parseExpect(v).keys()] as Patched[];
-    } catch (e) {
-      problems.push((e as Error).message);
-    }
-  }
-  if ((v = str('filter')) !== undefined) {
-    const p = regexProblem(v);
-    const deeper = () => selectScenarios(suite, v, 'full').length;
-    if (p) check('filter', p);
-    else if (command === 'run' && !selectScenarios(suite, v, o.depth).length) check('filter', `matches none of the ${selectScenarios(suite, undefined, o.depth).length} scenarios${o.depth === 'default' && deeper() ? ` at --depth default (${deeper()} at --depth full)` : ''}`);
-    else o.filter = v;
-  }
-  if ((v = str('only')) !== undefined) {
-    const p = regexProblem(v);
-    if (p) check('only', p);
-    else if (command === 'mutants' && !listMutants(undefined, v).length) check('only', 'matches no mutant in qemu/mutants/');
-    else o.only = v;
-  }
-  if ((v = str('kernel')) !== undefined) {
-    const p = v.endsWith('.deb') ? modulesProblem(v) : kernelImageProblem(v, o.arch);
-    if (p) check('kernel', p);
-    else o.kernel = v;
-    if (str('kernel-src') !== undefined || str('patches') !== undefined) problems.push('--kernel boots the given Image: --kernel-src and --patches do not apply');
-  }
-  if ((v = str('modules')) !== undefined) {
-    const p = modulesProblem(v);
-    if (p) check('modules', p);
-    else if (str('kernel') === undefined) problems.push('--modules goes with --kernel: the kernels the harness builds have their drivers built in');
-    else o.modules = v;
-  }
-  if ((v = str('kernel-src')) !== undefined) {
-    const p = kernelTreeProblem(v);
-    if (p) check('kernel-src', p);
-    else o.kernelSrc = v;
-  }
-  if ((v = str('patches')) !== undefined) {
-    const p = seriesProblem(v);
-    if (p) problems.push(`--patches: ${p}`);
-    else o.patches = v;
-  }
-  if ((v = str('series')) !== undefined) {
-    const p = v === 'none' ? 'none has no lines to mutate' : seriesProblem(v);
-    if (p) problems.push(`--series: ${p}`);
-    else o.series = v;
-  }
-  whole('sample', 1, 100_000, (x) => (o.sample = x));
-  whole('min-score', 0, 100, (x) => (o.minScore = x), ' (percent)');
-  if ((v = str('mutant')) !== undefined) {
-    if (!existsSync(v) || !statSync(v).isFile()) check('mutant', 'no such file');
-    else if (!/^diff --git /m.test(readFileSync(v, 'utf8'))) check('mutant', 'not a patch (no "diff --git" line)');
-    else o.mutant = v;
-  }
-  if ((v = str('output')) !== undefined) {
-    const p = outputProblem(v);
-    if (p) check('output', p);
-    else o.output = v;
+  if (has('kernel') && (has('kernel-src') || has('patches'))) problems.push('--kernel boots the given Image: --kernel-src and --patches do not apply');
+  if (has('modules') && !has('kernel')) {
+    problems.push('--modules goes with --kernel: the kernels the harness builds have their drivers built in');
+    delete o.modules;
   }
   if (problems.length) throw new UsageError(problems);
-  return { command, help: values.help === true, options: o };
+  return { command, help: given.has('help'), options: o };
 }

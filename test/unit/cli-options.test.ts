@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { cli, scratchDir } from '../helpers/cli.js';
 import { kernelImageProblem } from '../../src/build/kernel-image.js';
-import { MEM_MIN_MIB, parseCommandLine, UsageError } from '../../src/cli/options.js';
+import { commands, MEM_MIN_MIB, OPTIONS, parseCommandLine, usage, UsageError } from '../../src/cli/options.js';
+import { parseOptions, suiteEntries, type SuiteOptions } from '../../src/suite/options.js';
+import { suite } from '../../src/scenarios/index.js';
 
 /** Refused at once with exit 2: no tool installed, nothing built or booted. */
 async function refused(args: string[], message: RegExp): Promise<void> {
@@ -156,4 +158,24 @@ test('kernelImageProblem tells an arm64 Image (plain or gzip) from what it is no
   assert.equal(kernelImageProblem('/nonexistent'), 'no such file');
   assert.equal(kernelImageProblem('/etc'), 'not a regular file');
   assert.match(kernelImageProblem(tmpFile(t, 'empty', ''))!, /no arm64 magic/);
+});
+
+test('one option table: the usage text names every option once, and the on-target runner refuses what the host refuses, in the same words', () => {
+  const text = usage();
+  for (const [name, e] of Object.entries(OPTIONS)) {
+    assert.equal(text.split('\n').filter((l) => new RegExp(`^  (-\\w, )?--${name}( |$)`).test(l)).length, 1, `--${name} in the usage text`);
+    assert.ok(e.help.length > 0 && e.commands.length > 0, `--${name} has a help line and commands`);
+  }
+  for (const c of commands) assert.match(text, new RegExp(`^  ${c} `, 'm'));
+  // the runner's table is the suite's entries (agent/runner.ts): each bad value gets the host's message
+  const runner = suiteEntries<SuiteOptions, string>({ depth: [], filter: [], expect: [], swap: [], scratch: [] }, suite, () => true);
+  for (const bad of [['--swap', '0'], ['--depth', 'deep'], ['--expect', 'reclaim'], ['--filter', '('], ['--scratch', 'tmp']]) {
+    const host = problems('lava', ...bad);
+    const onTarget = parseOptions(runner, bad, { depth: 'default', swap: 256, scratch: '/mnt/scratch' } as SuiteOptions).problems;
+    assert.equal(host.length, 1, `${bad.join(' ')}: ${host.join('; ')}`);
+    assert.deepEqual(onTarget, host, bad.join(' '));
+  }
+  const ok: SuiteOptions = { depth: 'default', swap: 256, scratch: '/mnt/scratch' };
+  assert.deepEqual(parseOptions(runner, ['--swap', '1G', '--depth', 'full', '--expect', 'shrinkmem'], ok).problems, []);
+  assert.deepEqual([ok.swap, ok.depth, ok.expect], [1024, 'full', ['shrinkmem']]);
 });
