@@ -22,7 +22,7 @@ import { ktapReport } from './report/ktap.js';
 import { junitReport } from './report/junit.js';
 import { kcidbReport } from './report/kcidb.js';
 import type { Depth, Result } from './suite/types.js';
-import type { Arch, AccelChoice } from './build/arch.js';
+import { DEFAULT_ARCH, type Arch, type AccelChoice } from './build/arch.js';
 
 /** What `run --format` prints on stdout at the end; --output gets all of them. */
 export const formats = ['human', 'json', 'ktap', 'junit', 'kcidb'] as const;
@@ -83,7 +83,7 @@ export async function shell(o: Pick<RunOptions, 'kernel' | 'modules' | 'kernelSr
   try {
     const disk = await makeScratchDisk(join(tmp, 'scratch.img'), 128);
     process.stderr.write('reclaim-harness: guest shell on this terminal; `poweroff -f` or Ctrl-A X ends it\n');
-    return await interactive({ arch: o.arch, accel: (await chooseAccel(o.arch ?? 'arm64', kernel.image)).accel, kernel: kernel.image, initrd: image.initrd, memMiB: o.memMiB, smp: o.smp, scratchDisk: disk, append: `reclaim.swap=${o.swap} reclaim.mode=shell` });
+    return await interactive({ arch: o.arch, accel: (await chooseAccel(o.arch ?? DEFAULT_ARCH, kernel.image)).accel, kernel: kernel.image, initrd: image.initrd, memMiB: o.memMiB, smp: o.smp, scratchDisk: disk, append: `reclaim.swap=${o.swap} reclaim.mode=shell` });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -118,7 +118,7 @@ export async function run(o: RunOptions): Promise<number> {
       ? { kind: 'ssh', address: sshName(ssh.address), console: false, note: "the board's console is not visible over ssh: a kernel crash shows only as a lost connection" }
       : local
         ? { kind: 'local', console: false }
-        : { kind: 'qemu', console: true, arch: o.arch ?? 'arm64' },
+        : { kind: 'qemu', console: true, arch: o.arch ?? DEFAULT_ARCH },
     features: {},
     results,
     summary: summarize(results),
@@ -147,10 +147,10 @@ export async function run(o: RunOptions): Promise<number> {
   try {
     let accel: AccelChoice | undefined;
     if (!running) {
-      accel = await chooseAccel(o.arch ?? 'arm64', kernel.image);
+      accel = await chooseAccel(o.arch ?? DEFAULT_ARCH, kernel.image);
       Object.assign(report.target!, { accel: accel.accel, ...(accel.why ? { note: `TCG, not KVM: ${accel.why}` } : {}) });
     }
-    if (accel) progress('run', `booting ${o.arch ?? 'arm64'} under ${accel.accel.toUpperCase()}${accel.why ? ` (not KVM: ${accel.why})` : ''} (${o.smp} CPUs, ${o.memMiB} MiB, swap ${o.swap === 'none' ? 'none' : `${o.swap} MiB`}); console: ${join(outDir, 'console.log')}`);
+    if (accel) progress('run', `booting ${o.arch ?? DEFAULT_ARCH} under ${accel.accel.toUpperCase()}${accel.why ? ` (not KVM: ${accel.why})` : ''} (${o.smp} CPUs, ${o.memMiB} MiB, swap ${o.swap === 'none' ? 'none' : `${o.swap} MiB`}); console: ${join(outDir, 'console.log')}`);
     try {
       guest = local
         ? await LocalTarget.start({ outDir, swap: o.swap, timeoutMs: o.timeoutMs })

@@ -5,6 +5,8 @@ import { accessSync, constants } from 'node:fs';
 
 export const arches = ['arm64', 'x86_64'] as const;
 export type Arch = (typeof arches)[number];
+/** The guest's architecture where none is given. */
+export const DEFAULT_ARCH: Arch = 'arm64';
 
 export interface ArchInfo {
   arch: Arch;

@@ -15,7 +15,7 @@ import { packageRoot } from '../native.js';
 import { cacheDir, hashOf, publishDir, withLock } from './cache.js';
 import { ensureTools } from './doctor.js';
 import { progress } from '../log.js';
-import { ARCH, type Arch } from './arch.js';
+import { DEFAULT_ARCH, ARCH, type Arch } from './arch.js';
 import { fromConfig, merge, parseExpect, type Expected, type Patched } from '../protocol/kconfig.js';
 
 export type Profile = 'default' | 'debug';
@@ -243,7 +243,7 @@ export async function syncTree(src: Source, series: Series, tree: string): Promi
 
 // ---- config ----
 
-export function fragmentsFor(series: Series, profile: Profile, arch: Arch = 'arm64'): string[] {
+export function fragmentsFor(series: Series, profile: Profile, arch: Arch = DEFAULT_ARCH): string[] {
   const names = ['base.config', ARCH[arch].fragment];
   if (series.name !== 'none') names.push('reclaim.config');
   if (profile === 'debug') names.push('debug.config');
@@ -349,7 +349,7 @@ async function configure(tree: string, fragments: string[], build: string, arch:
 export async function buildKernel(o: KernelOptions = {}): Promise<KernelBuild> {
   const t0 = Date.now();
   const profile = o.profile ?? 'default';
-  const arch = o.arch ?? 'arm64';
+  const arch = o.arch ?? DEFAULT_ARCH;
   const { cross, target, built } = ARCH[arch];
   const src = await kernelSource(o.kernelSrc);
   let base = readSeries(o.patches ?? defaultPatches);

@@ -14,7 +14,7 @@ import { suite } from '../scenarios/index.js';
 import type { Depth } from '../suite/types.js';
 import type { Patched } from '../protocol/kconfig.js';
 import { hanging, optionsUsage, parseMiB, parseOptions, regexProblem, suiteEntries, UsageError, type OptionTable, type Refusal } from '../suite/options.js';
-import { arches, type Arch } from '../build/arch.js';
+import { arches, DEFAULT_ARCH, type Arch } from '../build/arch.js';
 
 export const commands = ['run', 'lava', 'mutants', 'mutate', 'fuzz', 'shell', 'demo', 'doctor', 'kernel', 'cross-build'] as const;
 export type Command = (typeof commands)[number];
@@ -115,7 +115,7 @@ const flag = (put: (o: Options) => void) => (_raw: string, o: Options): Refusal 
 /** Every option: the commands it applies to, its default, its help line and its check, in the order of checks. */
 export const OPTIONS: OptionTable<Options, Command> = {
   arch: {
-    type: 'string', commands: [...GUEST, 'kernel', 'cross-build'], arg: 'arm64|x86_64', default: 'arm64',
+    type: 'string', commands: [...GUEST, 'kernel', 'cross-build'], arg: 'arm64|x86_64', default: DEFAULT_ARCH,
     help: "the guest's architecture; x86_64: the same series in its own make O= directory, Debian's amd64 Node, QEMU's microvm (KVM where /dev/kvm boots it, else TCG)",
     set: (v, o, c) => (c === 'cross-build' && v !== 'arm64' ? "the only cross-build architecture is arm64 (npm install builds the host's)" : (arches as readonly string[]).includes(v) ? void (o.arch = v as Arch) : `want ${arches.join(' or ')}`),
   },
@@ -252,7 +252,7 @@ export function usage(): string {
 
 /** Parses and checks argv; throws UsageError listing every mistake. */
 export function parseCommandLine(argv: string[]): Parsed {
-  const o: Options = { profile: 'default', minScore: 90, seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', depth: 'default', target: 'qemu', hostKey: 'new', scratch: '/mnt/scratch', keep: false, deviceType: 'qemu', run: false, repeat: 1, fix: false, json: false, arch: 'arm64' };
+  const o: Options = { profile: 'default', minScore: 90, seed: 1, runs: 100, parserRuns: 200, memMiB: 1024, smp: 2, swap: 256, format: 'human', depth: 'default', target: 'qemu', hostKey: 'new', scratch: '/mnt/scratch', keep: false, deviceType: 'qemu', run: false, repeat: 1, fix: false, json: false, arch: DEFAULT_ARCH };
   const { command, given, problems } = parseOptions(OPTIONS, argv, o, commands);
   const has = (n: string) => given.has(n);
   // combinations

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { Guest } from '../target/guest.js';
 import { progress } from '../log.js';
 import { prepare, type RunOptions } from '../pipeline.js';
-import { ARCH, type Arch } from '../build/arch.js';
+import { ARCH, DEFAULT_ARCH, type Arch } from '../build/arch.js';
 import { parseReclaim, parseShrinkmem } from '../model/parse.js';
 import type { Step } from '../model/state.js';
 import { Ctx, type Features } from '../suite/ctx.js';
@@ -90,10 +90,10 @@ async function parserPhase(guest: Guest, ctx: Ctx, seed: number, n: number): Pro
 }
 
 /** The compiler for a static reproducer that runs in the arch's guest. */
-export const reproCompiler = (arch: Arch = 'arm64') => `${ARCH[arch].cross}gcc`;
+export const reproCompiler = (arch: Arch = DEFAULT_ARCH) => `${ARCH[arch].cross}gcc`;
 
 /** repro.c -> a static binary for the guest, next to it. */
-export async function compileReproducer(c: string, arch: Arch = 'arm64'): Promise<string> {
+export async function compileReproducer(c: string, arch: Arch = DEFAULT_ARCH): Promise<string> {
   const out = c.replace(/\.c$/, '');
   await execa(reproCompiler(arch), ['-static', '-O2', '-Wall', '-o', out, c]);
   return out;

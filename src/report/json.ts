@@ -20,7 +20,7 @@ export interface RunReport {
   /** when the run started (ISO 8601) */
   startedAt?: string;
   /** where the agent ran; console: whether a kernel crash could be seen; qemu: the guest's arch and accelerator */
-  target?: { kind: 'qemu' | 'local' | 'ssh' | 'on-target'; address?: string; console: boolean; note?: string; arch?: string; accel?: 'kvm' | 'tcg' };
+  target?: { kind: 'qemu' | 'local' | 'ssh' | 'on-target'; address?: string; console: boolean; note?: string; arch?: 'arm64' | 'x86_64'; accel?: 'kvm' | 'tcg' };
   features: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   results: Result[];
   summary: { pass: number; fail: number; skip: number; error: number };
@@ -32,7 +32,7 @@ export interface RunReport {
 
 /** "qemu x86_64 under KVM", "ssh board.lab", "local". */
 export function targetLine(t: NonNullable<RunReport['target']>): string {
-  if (t.kind === 'qemu') return `qemu ${t.arch ?? 'arm64'} under ${(t.accel ?? 'tcg').toUpperCase()}`;
+  if (t.kind === 'qemu') return `qemu ${t.arch} under ${(t.accel ?? 'tcg').toUpperCase()}`;
   return t.address ? `${t.kind} ${t.address}` : t.kind;
 }
 

@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { AgentChannel, GuestError } from './channel.js';
 import { chooseAccel, exitCause, startQemu, type BootResult, type Vm } from './qemu.js';
 import type { ReadyLine } from '../protocol/ops.js';
-import type { Accel, Arch } from '../build/arch.js';
+import { DEFAULT_ARCH, type Accel, type Arch } from '../build/arch.js';
 
 export interface GuestOptions {
   kernel: string;
@@ -56,7 +56,7 @@ export class Guest extends AgentChannel {
       const disk = await makeScratchDisk(join(tmp, 'scratch.img'), o.scratchMiB ?? 128);
       const socket = join(tmp, 'agent.sock');
       const swap = o.swap ?? 'none';
-      const arch = o.arch ?? 'arm64';
+      const arch = o.arch ?? DEFAULT_ARCH;
       const accel = o.accel ?? (await chooseAccel(arch, o.kernel)).accel;
       vm = startQemu({
         arch,

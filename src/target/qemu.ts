@@ -5,7 +5,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Crash } from '../protocol/channel.js';
-import { ARCH, kvmProblem, machineArgs, type Accel, type AccelChoice, type Arch } from '../build/arch.js';
+import { DEFAULT_ARCH, ARCH, kvmProblem, machineArgs, type Accel, type AccelChoice, type Arch } from '../build/arch.js';
 import { cacheDir, hashOf } from '../build/cache.js';
 import { onPath } from '../build/doctor.js';
 
@@ -109,7 +109,7 @@ export async function chooseAccel(arch: Arch, kernel: string): Promise<AccelChoi
 }
 
 export function qemuArgs(o: BootOptions): string[] {
-  const arch = o.arch ?? 'arm64';
+  const arch = o.arch ?? DEFAULT_ARCH;
   const agent = o.agentSocket
     ? ['-device', 'virtio-serial-device', '-chardev', `socket,id=agent,path=${o.agentSocket},server=on,wait=off`, '-device', 'virtserialport,chardev=agent,name=reclaim.agent']
     : [];
@@ -151,7 +151,7 @@ export interface Vm {
 export function startQemu(o: BootOptions): Vm {
   const t0 = Date.now();
   const log = createWriteStream(o.consoleLog);
-  const child = execa(ARCH[o.arch ?? 'arm64'].qemuSystem, qemuArgs(o), { stdin: 'ignore', reject: false, buffer: false, forceKillAfterDelay: 2000 });
+  const child = execa(ARCH[o.arch ?? DEFAULT_ARCH].qemuSystem, qemuArgs(o), { stdin: 'ignore', reject: false, buffer: false, forceKillAfterDelay: 2000 });
   let text = '';
   let stderr = '';
   let crash: Crash | undefined;
@@ -229,6 +229,6 @@ export function boot(o: BootOptions): Promise<BootResult> {
 
 /** QEMU with the console on this terminal, for `reclaim-harness shell`. */
 export async function interactive(o: Omit<BootOptions, 'consoleLog' | 'timeoutMs'>): Promise<number> {
-  const r = await execa(ARCH[o.arch ?? 'arm64'].qemuSystem, qemuArgs({ ...o, consoleLog: '', timeoutMs: 0 }), { stdio: 'inherit', reject: false });
+  const r = await execa(ARCH[o.arch ?? DEFAULT_ARCH].qemuSystem, qemuArgs({ ...o, consoleLog: '', timeoutMs: 0 }), { stdio: 'inherit', reject: false });
   return r.exitCode ?? 1;
 }

@@ -17,7 +17,7 @@ import { ensureTools } from '../doctor.js';
 import { progress } from '../../log.js';
 import { bundleSnapshotEntry } from './agent-bundle.js';
 import type { GuestModules } from '../modules.js';
-import { ARCH, ARM64_CPU, type Arch } from '../arch.js';
+import { DEFAULT_ARCH, ARCH, ARM64_CPU, type Arch } from '../arch.js';
 
 export interface ImageOptions {
   /** path of a single-file CommonJS agent (node script) */
@@ -281,7 +281,7 @@ export async function buildImage(o: ImageOptions): Promise<GuestImage> {
   const t0 = Date.now();
   if (!existsSync(o.agentBundle)) throw new Error(`guest image: agent bundle ${o.agentBundle} not found`);
   await ensureTools(['image']);
-  const arch = o.arch ?? 'arm64';
+  const arch = o.arch ?? DEFAULT_ARCH;
   const apt = await aptVersions(arch);
   const bb = await busybox(apt.busybox, arch);
   const node = await nodeTree(apt.node, arch);
