@@ -21,24 +21,7 @@
 #error "target headers lack pidfd/process_madvise/process_mrelease syscall numbers"
 #endif
 
-// Not yet in every libc header; values are the kernel UAPI ones.
-#ifndef MADV_COLD
-#define MADV_COLD 20
-#endif
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT 21
-#endif
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
-#endif
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25
-#endif
-// reclaim-harness port (spec A2): process_madvise() flag for the whole address space.
-#define PMADV_FLAG_RANGE 0x1
+#include "uapi.h"
 
 namespace {
 

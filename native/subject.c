@@ -44,18 +44,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef MADV_COLD
-#define MADV_COLD 20
-#endif
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT 21
-#endif
+#include "uapi.h"
 
 #define MAX_MAPS 256
 #define MAX_BAD_LISTED 64
 #define MAGIC 0x5245434c41494d00ULL /* "RECLAIM\0" */
 
-enum kind { ANON_PRIVATE, ANON_SHARED, FILE_PRIVATE, FILE_SHARED, MEMFD, HUGETLB };
 static const char *kind_names[] = {"anon-private", "anon-shared", "file-private",
 				   "file-shared", "memfd", "hugetlb"};
 
@@ -66,7 +60,7 @@ static const char *kind_names[] = {"anon-private", "anon-shared", "file-private"
 
 struct map {
 	int used;
-	enum kind kind;
+	enum map_kind kind;
 	char *addr;
 	size_t pages;
 	uint64_t tag;

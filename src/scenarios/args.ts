@@ -3,7 +3,8 @@
 // first. import_iovec() (lib/iov_iter.c) runs before the range branch, so
 // the range flag changes only what a success returns.
 import type { Mapping } from '../protocol/subject.js';
-import { ABI, type Ctx } from '../suite/ctx.js';
+import { type Ctx } from '../suite/ctx.js';
+import { ABI } from '../protocol/abi.js';
 import type { Scenario } from '../suite/types.js';
 
 /** An address no user pointer can have (arm64 and x86-64 kernel half): access_ok() fails. */

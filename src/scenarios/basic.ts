@@ -1,6 +1,7 @@
 // First scenarios: each interface once, with a simple expected outcome per page.
 import type { SubjectClient, Mapping, MapKind } from '../protocol/subject.js';
-import { ABI, count, type Ctx } from '../suite/ctx.js';
+import { count, type Ctx } from '../suite/ctx.js';
+import { ABI } from '../protocol/abi.js';
 import { adviceCheckedFirst } from '../model/versions.js';
 import { traceScenario } from '../suite/trace.js';
 import type { Scenario } from '../suite/types.js';

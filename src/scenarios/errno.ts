@@ -3,7 +3,8 @@
 // second actor (another uid, a held-open fd, a second procfs) is needed.
 import type { Step } from '../model/state.js';
 import { SubjectError, type SubjectClient } from '../protocol/subject.js';
-import { ABI, count, type Ctx } from '../suite/ctx.js';
+import { count, type Ctx } from '../suite/ctx.js';
+import { ABI } from '../protocol/abi.js';
 import { GuestError } from '../protocol/channel.js';
 import { notDying, traceScenario } from '../suite/trace.js';
 import { PreconditionError } from '../suite/failures.js';

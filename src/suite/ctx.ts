@@ -10,8 +10,6 @@ import { CleanupError, Mismatch, PreconditionError } from './failures.js';
 export type Features = Pick<AgentFeatures, 'pageSize' | 'cpus' | 'interfaces' | 'thp' | 'hugepages' | 'kernel'> &
   Partial<Pick<AgentFeatures, 'mthp' | 'ksm' | 'ksmSharing' | 'scratch' | 'kconfig'>> & { swap: Pick<AgentFeatures['swap'], 'totalKb'> & Partial<AgentFeatures['swap']> };
 
-/** MADV_* and flag values of the guest ABI. */
-export const ABI = { MADV_WILLNEED: 3, MADV_DONTNEED: 4, MADV_FREE: 8, MADV_COLD: 20, MADV_PAGEOUT: 21, PMADV_FLAG_RANGE: 1, SIGKILL: 9 } as const;
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string };
 

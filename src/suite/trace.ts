@@ -8,7 +8,8 @@ import { apply, iovecsOf, reclaimText, type Reply, type Ret } from '../model/app
 import { compare, retAllowed, showRet, type Observation, type PageObs } from '../model/compare.js';
 import { observed, predict, predictProcs } from '../model/predict.js';
 import { initialState, proc, spanPages, vma, type Kernel, type Span, type State, type Step } from '../model/state.js';
-import { ABI, type Ctx } from './ctx.js';
+import { type Ctx } from './ctx.js';
+import { ABI } from '../protocol/abi.js';
 import { Mismatch, PreconditionError } from './failures.js';
 import { type Finding } from '../model/compare.js';
 import { type Needs, type Scenario } from './types.js';
