@@ -11,6 +11,7 @@ import { execa } from 'execa';
 import { cacheDir, publishDir, withLock } from './cache.js';
 import type { CpioEntry } from './guest/cpio.js';
 import { progress } from '../log.js';
+import { unpackDeb, unpackTar } from './archive.js';
 import { head } from './kernel-image.js';
 
 /** What the guest needs from a kernel, by module name; built in or a module, either will do. */
@@ -72,7 +73,7 @@ const fileHash = (path: string) => createHash('sha256').update(readFileSync(path
 /** A .deb or tarball unpacked once into the cache, by content; a directory as it is. */
 async function unpacked(path: string): Promise<string> {
   if (statSync(path).isDirectory()) return path;
-  const dir = cacheDir('modules', fileHash(path));
+  const dir = cacheDir('modules', `v2-${fileHash(path)}`); // v2: unpacked as data (archive.ts)
   const done = join(dir, 'tree');
   if (existsSync(done)) return done;
   await withLock(`modules-${basename(dir)}`, async () => {
@@ -81,8 +82,8 @@ async function unpacked(path: string): Promise<string> {
     await publishDir(dir, async (tmp) => {
       const into = join(tmp, 'tree');
       mkdirSync(into);
-      const r = path.endsWith('.deb') ? await execa('dpkg-deb', ['-x', path, into], { all: true, reject: false }) : await execa('tar', ['-xf', path, '-C', into], { all: true, reject: false });
-      if (r.exitCode !== 0) throw new Error(`--modules ${path}: cannot unpack it:\n${r.all}`);
+      if (path.endsWith('.deb')) await unpackDeb(path, into, tmp, path);
+      else await unpackTar(path, into, path);
     });
   });
   return done;

@@ -174,9 +174,8 @@ export const OPTIONS: OptionTable<Options, Command> = {
     help: "local: this machine's running kernel, as root, every knob put back at the end; ssh: a board's running kernel over OpenSSH, the target bundle (Node included) pushed and removed at the end",
     set: (v, o) => {
       if (v === 'local') {
-        const p = stageProblem();
-        if (p) return p;
         o.target = 'local';
+        return stageProblem();
       } else if (v.startsWith('ssh://')) {
         const a = parseSshUrl(v);
         if (typeof a === 'string') return a;
