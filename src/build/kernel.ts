@@ -12,7 +12,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { execa } from 'execa';
 import { packageRoot } from '../native.js';
-import { cacheDir, hashOf, publishDir, withLock } from './cache.js';
+import { cacheDir, hashOf, publishDir, usableEntry, withLock } from './cache.js';
 import { ensureTools } from './doctor.js';
 import { progress } from '../log.js';
 import { DEFAULT_ARCH, ARCH, type Arch } from './arch.js';
@@ -372,10 +372,10 @@ export async function buildKernel(o: KernelOptions = {}): Promise<KernelBuild> {
     seconds: (Date.now() - t0) / 1000,
     config: join(entry, 'config'),
   });
-  if (existsSync(image)) return result(true);
+  if (usableEntry(entry, image, false)) return result(true);
 
   return withLock(`kernel-${src.id}`, async () => {
-    if (existsSync(image)) return result(true);
+    if (usableEntry(entry, image)) return result(true);
     // Patched and vanilla builds keep separate trees and build dirs, so switching
     // between them never invalidates the other; mutants share the patched ones.
     const variant = series.name === 'none' ? 'vanilla' : 'patched';

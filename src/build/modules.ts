@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import { cacheDir, publishDir, withLock } from './cache.js';
+import { cacheDir, publishDir, usableEntry, withLock } from './cache.js';
 import type { CpioEntry } from './guest/cpio.js';
 import { progress } from '../log.js';
 import { unpackDeb, unpackTar } from './archive.js';
@@ -75,9 +75,9 @@ async function unpacked(path: string): Promise<string> {
   if (statSync(path).isDirectory()) return path;
   const dir = cacheDir('modules', `v2-${fileHash(path)}`); // v2: unpacked as data (archive.ts)
   const done = join(dir, 'tree');
-  if (existsSync(done)) return done;
+  if (usableEntry(dir, done, false)) return done;
   await withLock(`modules-${basename(dir)}`, async () => {
-    if (existsSync(done)) return;
+    if (usableEntry(dir, done)) return;
     progress('modules', `unpacking ${basename(path)}`);
     await publishDir(dir, async (tmp) => {
       const into = join(tmp, 'tree');

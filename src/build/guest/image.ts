@@ -10,7 +10,7 @@ import { appendFileSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFil
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { packageRoot } from '../../native.js';
-import { cacheDir, hashOf, publishDir, withLock } from '../cache.js';
+import { cacheDir, hashOf, publishDir, usableEntry, withLock } from '../cache.js';
 import { type CpioEntry, cpio } from './cpio.js';
 import { crossBuild } from '../crossbuild.js';
 import { ensureTools } from '../doctor.js';
@@ -329,9 +329,9 @@ async function cachedImage(cacheKey: string, t0: number, fill: (tmp: string) => 
   const entry = cacheDir('images-guest', cacheKey);
   const initrd = join(entry, 'initramfs.cpio');
   const result = (cached: boolean): GuestImage => ({ initrd, cacheKey, cached, bytes: statSync(initrd).size, seconds: (Date.now() - t0) / 1000 });
-  if (existsSync(initrd)) return result(true);
+  if (usableEntry(entry, initrd, false)) return result(true);
   return withLock(`guest-image-${cacheKey}`, async () => {
-    if (existsSync(initrd)) return result(true);
+    if (usableEntry(entry, initrd)) return result(true);
     await publishDir(entry, fill);
     const r = result(false);
     progress('image', `initramfs ${mib(r.bytes)} MiB in ${r.seconds.toFixed(1)} s: ${initrd}`);
