@@ -12,7 +12,7 @@ import { buildKernel, debianSource, defaultPatches, readSeries, seriesInTree } f
 import { cacheDir } from '../dist/src/build/cache.js';
 import { chooseAccel } from '../dist/src/target/qemu.js';
 import { prepare } from '../dist/src/pipeline.js';
-import { Guest } from '../dist/src/target/guest.js';
+import { startTarget } from '../dist/src/target/select.js';
 import { attempts, prepareGuest } from '../dist/src/suite/runner.js';
 import { Ctx } from '../dist/src/suite/ctx.js';
 import { runTrace } from '../dist/src/suite/trace.js';
@@ -84,7 +84,7 @@ async function perStep(arch, n = 12) {
   const dir = join(out, `steps-${arch}`);
   mkdirSync(dir, { recursive: true });
   const { kernel, image } = await prepare({ arch });
-  const guest = await Guest.start({ arch, kernel: kernel.image, initrd: image.initrd, outDir: dir, swap: 256 });
+  const guest = await startTarget({ target: 'qemu', arch, kernel: kernel.image, initrd: image.initrd, outDir: dir, swap: 256 });
   try {
     const f = guest.features;
     await prepareGuest(guest, f);

@@ -7,10 +7,10 @@ import { bundleAgent } from './build/guest/agent-bundle.js';
 import { buildImage, withModules } from './build/guest/image.js';
 import { debKernel, guestModules } from './build/modules.js';
 import { imageRelease } from './build/kernel-image.js';
-import { Guest, GuestError, makeScratchDisk } from './target/guest.js';
+import { GuestError, makeScratchDisk } from './target/guest.js';
 import type { AgentChannel } from './target/channel.js';
-import { LocalTarget } from './target/local.js';
-import { SshTarget, sshName, type SshOptions } from './target/ssh.js';
+import { runningKernel, startTarget, type TargetChoice } from './target/select.js';
+import { sshName } from './target/ssh.js';
 import { chooseAccel, interactive } from './target/qemu.js';
 import { progress } from './log.js';
 import { foldRounds, kindOf, runSuite, selectScenarios } from './suite/runner.js';
@@ -28,7 +28,7 @@ import { DEFAULT_ARCH, type Arch, type AccelChoice } from './build/arch.js';
 export const formats = ['human', 'json', 'ktap', 'junit', 'kcidb'] as const;
 export type Format = (typeof formats)[number];
 
-export interface RunOptions {
+export interface RunOptions extends TargetChoice {
   /** an Image, or a linux-image-*.deb holding one */
   kernel?: string;
   /** the kernel's modules (a .deb, lib/modules/RELEASE, a tarball); a .deb kernel brings its own */
@@ -44,9 +44,6 @@ export interface RunOptions {
   filter?: string;
   /** 'full' adds the scenarios too slow for the default suite (mutate always runs them) */
   depth?: Depth;
-  /** qemu: boot the kernel here (default); local: this machine's running kernel; ssh: a board's */
-  target?: 'qemu' | 'local' | 'ssh';
-  ssh?: Pick<SshOptions, 'address' | 'identity' | 'hostKey' | 'keep' | 'scratch'>;
   /** the suite this many times in one boot; verdicts that change are listed */
   repeat?: number;
   /** interfaces the kernel must have, whatever its config says (--expect) */
@@ -98,7 +95,7 @@ export async function run(o: RunOptions): Promise<number> {
   const local = o.target === 'local';
   const ssh = o.target === 'ssh' ? o.ssh : undefined;
   /** a kernel the harness did not boot */
-  const running = local ? 'this machine (--target local)' : ssh ? `the board ${sshName(ssh.address)} (--target ssh)` : undefined;
+  const running = runningKernel(o);
   const { kernel, image } = running ? { kernel: { image: running } as Partial<KernelBuild> & { image: string }, image: undefined } : await prepare(o);
   const repeat = o.repeat ?? 1;
   const rounds: Result[][] = [];
@@ -152,11 +149,7 @@ export async function run(o: RunOptions): Promise<number> {
     }
     if (accel) progress('run', `booting ${o.arch ?? DEFAULT_ARCH} under ${accel.accel.toUpperCase()}${accel.why ? ` (not KVM: ${accel.why})` : ''} (${o.smp} CPUs, ${o.memMiB} MiB, swap ${o.swap === 'none' ? 'none' : `${o.swap} MiB`}); console: ${join(outDir, 'console.log')}`);
     try {
-      guest = local
-        ? await LocalTarget.start({ outDir, swap: o.swap, timeoutMs: o.timeoutMs })
-        : ssh
-          ? await SshTarget.start({ ...ssh, outDir, swap: o.swap, timeoutMs: o.timeoutMs })
-          : await Guest.start({ arch: o.arch, accel: accel!.accel, kernel: kernel.image, initrd: image!.initrd, outDir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
+      guest = await startTarget({ ...o, accel: accel?.accel, kernel: kernel.image, initrd: image?.initrd, outDir });
     } catch (e) {
       if (!(e instanceof GuestError)) throw e;
       // The reports still say so: a dashboard shows the boot as an ERROR.

@@ -15,8 +15,8 @@ import { runMutate } from '../mutation/mechanical.js';
 /** The host tools a command needs before it starts. */
 function needsOf(command: Command, o: Options): Need[] {
   const kernel: Need[] = o.kernel ? [] : ['kernel', ...(o.kernelSrc ? [] : (['debian-source'] as Need[]))];
-  if (command === 'run' && o.target === 'local') return ['boot']; // mkfs.ext4 for the scratch file
-  if (command === 'run' && o.target === 'ssh') return ['ssh', 'image', 'cross']; // the target bundle: Debian's arm64 Node, the cross-built shim
+  if ((command === 'run' || command === 'fuzz') && o.target === 'local') return ['boot']; // mkfs.ext4 for the scratch file
+  if ((command === 'run' || command === 'fuzz') && o.target === 'ssh') return ['ssh', 'image', 'cross']; // the target bundle: Debian's arm64 Node, the cross-built shim
   switch (command) {
     case 'run':
     case 'shell':
@@ -34,6 +34,9 @@ function needsOf(command: Command, o: Options): Need[] {
       return [];
   }
 }
+
+/** --target and the board's options, as the target module takes them. */
+const targetOf = (o: Options) => ({ target: o.target, ssh: o.ssh && { address: o.ssh, identity: o.identity, hostKey: o.hostKey, keep: o.keep, scratch: o.scratch } });
 
 async function main(argv: string[]): Promise<number> {
   const { command, help, options: o } = parseCommandLine(argv);
@@ -57,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
   });
   switch (command) {
     case 'run':
-      return run({ ...guest(60, 'out/run'), filter: o.filter, depth: o.depth, target: o.target, ssh: o.ssh && { address: o.ssh, identity: o.identity, hostKey: o.hostKey, keep: o.keep, scratch: o.scratch }, format: o.format, repeat: o.repeat, expect: o.expect });
+      return run({ ...guest(60, 'out/run'), ...targetOf(o), filter: o.filter, depth: o.depth, format: o.format, repeat: o.repeat, expect: o.expect });
     case 'lava':
       return lava({ output: o.output ?? 'out/lava', deviceType: o.deviceType, kernelUrl: o.kernelUrl, modulesUrl: o.modulesUrl, ramdiskUrl: o.ramdiskUrl, kernel: o.kernel, kernelSrc: o.kernelSrc, patches: o.patches, filter: o.filter, depth: o.depth, swap: o.swap, memMiB: o.memMiB, smp: o.smp, scratch: o.scratch, run: o.run, expect: o.expect });
     case 'mutants':
@@ -65,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
     case 'mutate':
       return runMutate({ ...guest(20, 'out/mutate'), series: o.series, sample: o.sample, seed: o.seed, only: o.only, minScore: o.minScore });
     case 'fuzz':
-      return fuzz({ ...guest(20, 'out/fuzz'), seed: o.seed, runs: o.runs, parserRuns: o.parserRuns, extraPatches: o.mutant ? [o.mutant] : undefined });
+      return fuzz({ ...guest(20, 'out/fuzz'), ...targetOf(o), seed: o.seed, runs: o.runs, parserRuns: o.parserRuns, extraPatches: o.mutant ? [o.mutant] : undefined });
     case 'shell':
       return shell(guest(60, 'out/run'));
     case 'demo':

@@ -170,7 +170,7 @@ export const OPTIONS: OptionTable<Options, Command> = {
   runs: { type: 'string', commands: ['fuzz'], arg: 'N', default: '100', help: 'operation sequences to run', set: whole(1, 1_000_000, (o, x) => (o.runs = x)) },
   'parser-runs': { type: 'string', commands: ['fuzz'], arg: 'N', default: '200', help: 'random inputs to each write parser', set: whole(0, 1_000_000, (o, x) => (o.parserRuns = x)) },
   target: {
-    type: 'string', commands: ['run'], arg: 'qemu|local|ssh://USER@HOST[:PORT]', default: 'qemu',
+    type: 'string', commands: ['run', 'fuzz'], arg: 'qemu|local|ssh://USER@HOST[:PORT]', default: 'qemu',
     help: "local: this machine's running kernel, as root, every knob put back at the end; ssh: a board's running kernel over OpenSSH, the target bundle (Node included) pushed and removed at the end",
     set: (v, o) => {
       if (v === 'local') {
@@ -186,11 +186,11 @@ export const OPTIONS: OptionTable<Options, Command> = {
     },
   },
   identity: {
-    type: 'string', commands: ['run'], arg: 'FILE', help: "ssh's private key",
+    type: 'string', commands: ['run', 'fuzz'], arg: 'FILE', help: "ssh's private key",
     set: (v, o) => (!existsSync(v) || !statSync(v).isFile() ? 'no such file (a private key for ssh -i)' : void (o.identity = resolve(v))),
   },
-  'host-key': { type: 'string', commands: ['run'], arg: hostKeyPolicies.join('|'), default: 'new', help: "check: known_hosts must know the board; new: a board seen before must keep its key; any: no check", set: oneOf(hostKeyPolicies, (o, x) => (o.hostKey = x), `want ${hostKeyPolicies.join(', ')} (any: a board reflashed between runs)`) },
-  keep: { type: 'boolean', commands: ['run'], help: 'leave the bundle on the board for next time', set: flag((o) => (o.keep = true)) },
+  'host-key': { type: 'string', commands: ['run', 'fuzz'], arg: hostKeyPolicies.join('|'), default: 'new', help: "check: known_hosts must know the board; new: a board seen before must keep its key; any: no check", set: oneOf(hostKeyPolicies, (o, x) => (o.hostKey = x), `want ${hostKeyPolicies.join(', ')} (any: a board reflashed between runs)`) },
+  keep: { type: 'boolean', commands: ['run', 'fuzz'], help: 'leave the bundle on the board for next time', set: flag((o) => (o.keep = true)) },
   'device-type': {
     type: 'string', commands: ['lava'], arg: 'qemu|NAME', default: 'qemu', help: "the LAVA device type; a lab's gets tftp deploy and u-boot ramdisk boot",
     set: (v, o) => (/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v) ? void (o.deviceType = v) : 'want a LAVA device type name (letters, digits, _ . -)'),
@@ -199,7 +199,7 @@ export const OPTIONS: OptionTable<Options, Command> = {
   'ramdisk-url': { type: 'string', commands: ['lava'], arg: 'URL', help: 'where the lab serves the ramdisk from', set: url((o, u) => (o.ramdiskUrl = u)) },
   'modules-url': { type: 'string', commands: ['lava'], arg: 'URL', help: "where the lab serves the kernel's modules from", set: url((o, u) => (o.modulesUrl = u)) },
   run: { type: 'boolean', commands: ['lava'], help: 'run the job with lava-run here and take the verdict from its test cases', set: flag((o) => (o.run = true)) },
-  ...suiteEntries<Options, Command>({ depth: ['run', 'mutants', 'lava'], filter: ['run', 'mutants', 'lava'], expect: ['run', 'lava'], swap: [...GUEST, 'lava'], scratch: ['run', 'lava'] }, suite, (c) => c === 'run'),
+  ...suiteEntries<Options, Command>({ depth: ['run', 'mutants', 'lava'], filter: ['run', 'mutants', 'lava'], expect: ['run', 'lava'], swap: [...GUEST, 'lava'], scratch: ['run', 'fuzz', 'lava'] }, suite, (c) => c === 'run'),
   only: {
     type: 'string', commands: ['mutants', 'mutate'], arg: 'REGEX', help: 'mutants whose name matches',
     set: (v, o, c) => regexProblem(v) ?? (c === 'mutants' && !listMutants(undefined, v).length ? 'matches no mutant in qemu/mutants/' : void (o.only = v)),
@@ -256,7 +256,7 @@ export function parseCommandLine(argv: string[]): Parsed {
   const has = (n: string) => given.has(n);
   // combinations
   if (has('target') && o.target !== 'qemu') {
-    const bootOnly = ['kernel', 'modules', 'kernel-src', 'patches', 'mem', 'smp', 'arch'].filter(has);
+    const bootOnly = ['kernel', 'modules', 'kernel-src', 'patches', 'mem', 'smp', 'arch', 'mutant'].filter(has);
     if (bootOnly.length) problems.push(`--target ${o.target} runs on ${o.target === 'local' ? "this machine's" : "the board's"} kernel: ${bootOnly.map((n) => `--${n}`).join(', ')} do not apply`);
   }
   const sshOnly = ['identity', 'host-key', ...(command === 'lava' ? [] : ['scratch']), 'keep'].filter(has);

@@ -7,7 +7,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
-import { Guest } from '../target/guest.js';
+import { runningKernel, startTarget, targetArch } from '../target/select.js';
+import type { Channel } from '../protocol/channel.js';
 import { progress } from '../log.js';
 import { prepare, type RunOptions } from '../pipeline.js';
 import { ARCH, DEFAULT_ARCH, type Arch } from '../build/arch.js';
@@ -21,7 +22,7 @@ import { type Finding } from '../model/compare.js';
 import { realize, sequence, type Raw } from './gen.js';
 import { reproducer } from './repro.js';
 
-export interface FuzzOptions extends Pick<RunOptions, 'kernel' | 'modules' | 'kernelSrc' | 'patches' | 'extraPatches' | 'arch' | 'memMiB' | 'smp' | 'swap' | 'timeoutMs' | 'output'> {
+export interface FuzzOptions extends Pick<RunOptions, 'kernel' | 'modules' | 'kernelSrc' | 'patches' | 'extraPatches' | 'arch' | 'memMiB' | 'smp' | 'swap' | 'timeoutMs' | 'output' | 'target' | 'ssh'> {
   seed: number;
   runs: number;
   /** random inputs for each parser (0: skip the parser phase) */
@@ -52,7 +53,7 @@ export interface FuzzReport {
 const show = (b: Uint8Array) => JSON.stringify(Buffer.from(b).toString('latin1'));
 
 /** Random bytes to both parsers; returns the mismatches (input, kernel, model). */
-async function parserPhase(guest: Guest, ctx: Ctx, seed: number, n: number): Promise<FuzzReport['parser']> {
+async function parserPhase(guest: Channel, ctx: Ctx, seed: number, n: number): Promise<FuzzReport['parser']> {
   const out: FuzzReport['parser'] = { reclaim: 0, shrinkmem: 0, skipped: 0, mismatches: [] };
   const f = ctx.features.interfaces;
   if (!n || (!f.procReclaim && !f.shrinkmem)) return out;
@@ -100,7 +101,7 @@ export async function compileReproducer(c: string, arch: Arch = DEFAULT_ARCH): P
 }
 
 /** Copies a reproducer into the guest and runs it as root: its exit status and output. */
-export async function runReproducer(guest: Guest, binary: string): Promise<{ status: number | null; stdout: string }> {
+export async function runReproducer(guest: Channel, binary: string): Promise<{ status: number | null; stdout: string }> {
   await guest.request('put', { path: '/tmp/repro', base64: readFileSync(binary).toString('base64'), mode: 0o755 });
   const r = await guest.request('exec', { argv: ['/tmp/repro'], timeoutMs: 60_000 }, 90_000);
   return { status: r.status, stdout: r.stdout + r.stderr };
@@ -110,9 +111,10 @@ export async function fuzz(o: FuzzOptions): Promise<number> {
   const t0 = Date.now();
   const outDir = resolve(o.output);
   mkdirSync(outDir, { recursive: true });
-  const { kernel, image } = await prepare(o);
-  progress('fuzz', `booting; console: ${join(outDir, 'console.log')}`);
-  const guest = await Guest.start({ arch: o.arch, kernel: kernel.image, initrd: image.initrd, outDir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
+  const running = runningKernel(o);
+  const built = running ? undefined : await prepare(o);
+  progress('fuzz', running ? `on ${running}` : `booting; console: ${join(outDir, 'console.log')}`);
+  const guest = await startTarget({ ...o, kernel: built?.kernel.image, initrd: built?.image.initrd, outDir });
   const features: Features = guest.features;
   const report: FuzzReport = { seed: o.seed, runs: 0, parser: { reclaim: 0, shrinkmem: 0, skipped: 0, mismatches: [] }, seconds: 0 };
   try {
@@ -146,7 +148,7 @@ export async function fuzz(o: FuzzOptions): Promise<number> {
       writeFileSync(join(outDir, 'sequence.json'), JSON.stringify({ seed: o.seed, run: last.run, steps: last.steps, findings: last.findings, message: last.message }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
       const c = join(outDir, 'repro.c');
       writeFileSync(c, reproducer(last.steps, last.findings, { pageSize: features.pageSize, title: last.message.split('\n')[0]! }));
-      const binary = await compileReproducer(c, o.arch);
+      const binary = await compileReproducer(c, targetArch(o));
       if (guest.alive) {
         const r = await runReproducer(guest, binary).catch((e: Error) => ({ status: null, stdout: `did not finish: ${e.message}` }));
         report.reproducer = { path: c, binary, ...r };
@@ -164,7 +166,7 @@ export async function fuzz(o: FuzzOptions): Promise<number> {
     console.log(`sequences: ${report.runs} run; ${f.kind === 'mismatch' ? 'mismatch' : 'guest lost'} found, shrunk to ${f.steps.length} steps:`);
     f.steps.forEach((s, i) => console.log(`  ${i + 1}. ${JSON.stringify(s, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`));
     for (const x of f.findings.slice(0, 5)) console.log(`  ${x.step}: ${x.explain}\n    expected ${x.expected}; observed ${x.observed} [${x.rule}]`);
-    console.log(`sequence: ${join(outDir, 'sequence.json')}\nreproducer: ${join(outDir, 'repro.c')} (${reproCompiler(o.arch)} -static -o repro repro.c)`);
+    console.log(`sequence: ${join(outDir, 'sequence.json')}\nreproducer: ${join(outDir, 'repro.c')} (${reproCompiler(targetArch(o))} -static -o repro repro.c)`);
     const r = report.reproducer;
     if (r) console.log(`reproducer on this kernel: exit ${r.status} (${r.status === 1 ? 'the bug shows' : 'NOT reproduced'}): ${r.stdout.trim().split('\n')[0]}`);
   } else console.log(`sequences: ${report.runs} run (seed ${o.seed}), no mismatch`);

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { packageRoot } from '../native.js';
 import { buildKernel, defaultPatches, kernelSource, readSeries, stageSeries, type KernelBuild } from '../build/kernel.js';
 import { cacheDir, hashOf } from '../build/cache.js';
-import { Guest } from '../target/guest.js';
+import { startTarget } from '../target/select.js';
 import { killers } from './handwritten.js';
 import { progress } from '../log.js';
 import { prepare } from '../pipeline.js';
@@ -182,7 +182,7 @@ export async function runMutate(o: MutateOptions): Promise<number> {
   const boot = async () => {
     const dir = join(outDir, `boot-${++boots}`);
     mkdirSync(dir, { recursive: true });
-    return Guest.start({ arch: o.arch, kernel: kernel.image, initrd: image.initrd, outDir: dir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
+    return startTarget({ target: 'qemu', arch: o.arch, kernel: kernel.image, initrd: image.initrd, outDir: dir, memMiB: o.memMiB, smp: o.smp, swap: o.swap, timeoutMs: o.timeoutMs });
   };
   let guest = await boot();
   const write = (path: string, text: string) => guest.request('write', { path, text });
