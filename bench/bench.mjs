@@ -8,8 +8,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildKernel, debianSource, defaultPatches, readSeries, seriesInTree } from '../dist/src/build/kernel.js';
-import { cacheDir } from '../dist/src/build/cache.js';
+import { buildKernel, debianSource, defaultPatches, readSeries, seriesInTree } from '../dist/src/builds/kernel.js';
+import { cacheDir } from '../dist/src/builds/cache.js';
 import { chooseAccel } from '../dist/src/target/qemu.js';
 import { prepare } from '../dist/src/pipeline.js';
 import { startTarget } from '../dist/src/target/select.js';

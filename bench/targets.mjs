@@ -6,8 +6,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildKernel } from '../dist/src/build/kernel.js';
-import { targetBundle } from '../dist/src/build/guest/target-bundle.js';
+import { buildKernel } from '../dist/src/builds/kernel.js';
+import { targetBundle } from '../dist/src/builds/guest/target-bundle.js';
 import { startBoard } from '../dist/test/helpers/board.js';
 
 const out = 'out/bench/targets';

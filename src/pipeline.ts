@@ -2,11 +2,11 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildKernel, defaultPatches, expectedOf, readSeries, type KernelBuild } from './build/kernel.js';
-import { bundleAgent } from './build/guest/agent-bundle.js';
-import { buildImage, withModules } from './build/guest/image.js';
-import { debKernel, guestModules } from './build/modules.js';
-import { imageRelease } from './build/kernel-image.js';
+import { buildKernel, defaultPatches, expectedOf, readSeries, type KernelBuild } from './builds/kernel.js';
+import { bundleAgent } from './builds/guest/agent-bundle.js';
+import { buildImage, withModules } from './builds/guest/image.js';
+import { debKernel, guestModules } from './builds/modules.js';
+import { imageRelease } from './builds/kernel-image.js';
 import { GuestError, makeScratchDisk } from './target/guest.js';
 import type { AgentChannel } from './target/channel.js';
 import { runningKernel, startTarget, type TargetChoice } from './target/select.js';
@@ -22,7 +22,7 @@ import { ktapReport } from './report/ktap.js';
 import { junitReport } from './report/junit.js';
 import { kcidbReport } from './report/kcidb.js';
 import type { Depth, Result } from './suite/types.js';
-import { DEFAULT_ARCH, type Arch, type AccelChoice } from './build/arch.js';
+import { DEFAULT_ARCH, type Arch, type AccelChoice } from './builds/arch.js';
 
 /** What `run --format` prints on stdout at the end; --output gets all of them. */
 export const formats = ['human', 'json', 'ktap', 'junit', 'kcidb'] as const;

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // reclaim-harness command line.
-import { doctor, ensureTools, requirements, type Need } from '../build/doctor.js';
-import { crossBuild } from '../build/crossbuild.js';
+import { doctor, ensureTools, requirements, type Need } from '../builds/doctor.js';
+import { crossBuild } from '../builds/crossbuild.js';
 import { hostDemo } from './demo.js';
-import { buildKernel } from '../build/kernel.js';
+import { buildKernel } from '../builds/kernel.js';
 import { run, shell } from '../pipeline.js';
 import { lava } from '../target/lava.js';
 import { parseCommandLine, usage, UsageError, type Command, type Options } from './options.js';

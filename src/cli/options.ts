@@ -3,10 +3,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { kernelImageProblem } from '../build/kernel-image.js';
-import { kernelTreeProblem, seriesProblem, type Profile } from '../build/kernel.js';
+import { kernelImageProblem } from '../builds/kernel-image.js';
+import { kernelTreeProblem, seriesProblem, type Profile } from '../builds/kernel.js';
 import { listMutants } from '../mutation/handwritten.js';
-import { modulesProblem } from '../build/modules.js';
+import { modulesProblem } from '../builds/modules.js';
 import { stageProblem } from '../agent/stage.js';
 import { hostKeyPolicies, parseSshUrl, type HostKeyPolicy, type SshAddress } from '../target/ssh.js';
 import { formats, type Format } from '../pipeline.js';
@@ -14,7 +14,7 @@ import { suite } from '../scenarios/index.js';
 import type { Depth } from '../suite/types.js';
 import type { Patched } from '../protocol/kconfig.js';
 import { hanging, optionsUsage, parseMiB, parseOptions, regexProblem, suiteEntries, UsageError, type OptionTable, type Refusal } from '../suite/options.js';
-import { arches, DEFAULT_ARCH, type Arch } from '../build/arch.js';
+import { arches, DEFAULT_ARCH, type Arch } from '../builds/arch.js';
 
 export const commands = ['run', 'lava', 'mutants', 'mutate', 'fuzz', 'shell', 'demo', 'doctor', 'kernel', 'cross-build'] as const;
 export type Command = (typeof commands)[number];

@@ -11,7 +11,7 @@ import { runningKernel, startTarget, targetArch } from '../target/select.js';
 import type { Channel } from '../protocol/channel.js';
 import { progress } from '../log.js';
 import { prepare, type RunOptions } from '../pipeline.js';
-import { ARCH, DEFAULT_ARCH, type Arch } from '../build/arch.js';
+import { ARCH, DEFAULT_ARCH, type Arch } from '../builds/arch.js';
 import { parseReclaim, parseShrinkmem } from '../model/parse.js';
 import type { Step } from '../model/state.js';
 import { Ctx, type Features } from '../suite/ctx.js';

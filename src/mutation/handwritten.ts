@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../native.js';
-import { buildKernel } from '../build/kernel.js';
+import { buildKernel } from '../builds/kernel.js';
 import { progress } from '../log.js';
 import { run, type RunOptions } from '../pipeline.js';
 import type { RunReport } from '../report/json.js';

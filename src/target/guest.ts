@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { AgentChannel, GuestError } from './channel.js';
 import { chooseAccel, exitCause, startQemu, type BootResult, type Vm } from './qemu.js';
 import type { ReadyLine } from '../protocol/ops.js';
-import { DEFAULT_ARCH, type Accel, type Arch } from '../build/arch.js';
+import { DEFAULT_ARCH, type Accel, type Arch } from '../builds/arch.js';
 
 export interface GuestOptions {
   kernel: string;

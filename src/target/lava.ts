@@ -5,16 +5,16 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { buildKernel } from '../build/kernel.js';
+import { buildKernel } from '../builds/kernel.js';
 import { makeScratchDisk } from './guest.js';
-import { bundleRamdisk } from '../build/guest/ramdisk.js';
+import { bundleRamdisk } from '../builds/guest/ramdisk.js';
 import { progress } from '../log.js';
 import { lavaName } from '../report/lava.js';
 import { suite } from '../scenarios/index.js';
 import { selectScenarios } from '../suite/runner.js';
 import type { Depth } from '../suite/types.js';
 import type { Patched } from '../protocol/kconfig.js';
-import { expectedOf } from '../build/kernel.js';
+import { expectedOf } from '../builds/kernel.js';
 
 export interface LavaOptions {
   output: string;

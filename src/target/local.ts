@@ -8,7 +8,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../native.js';
-import { bundleAgent } from '../build/guest/agent-bundle.js';
+import { bundleAgent } from '../builds/guest/agent-bundle.js';
 import { AgentChannel, GuestError, type TargetEnd } from './channel.js';
 import { makeScratchDisk } from './guest.js';
 import { progress } from '../log.js';

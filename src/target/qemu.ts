@@ -5,9 +5,9 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Crash } from '../protocol/channel.js';
-import { DEFAULT_ARCH, ARCH, kvmProblem, machineArgs, type Accel, type AccelChoice, type Arch } from '../build/arch.js';
-import { cacheDir, hashOf } from '../build/cache.js';
-import { onPath } from '../build/doctor.js';
+import { DEFAULT_ARCH, ARCH, kvmProblem, machineArgs, type Accel, type AccelChoice, type Arch } from '../builds/arch.js';
+import { cacheDir, hashOf } from '../builds/cache.js';
+import { onPath } from '../builds/doctor.js';
 
 export interface BootOptions {
   kernel: string;

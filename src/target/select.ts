@@ -1,6 +1,6 @@
 // Where the suite runs, chosen in one place: QEMU boots the kernel and image built here; local
 // and ssh run the kernel that is there. Each is an AgentChannel; nothing outside target/ starts QEMU.
-import type { Accel, Arch } from '../build/arch.js';
+import type { Accel, Arch } from '../builds/arch.js';
 import type { AgentChannel } from './channel.js';
 import { Guest } from './guest.js';
 import { LocalTarget } from './local.js';

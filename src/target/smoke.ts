@@ -4,8 +4,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { packageRoot } from '../native.js';
-import { cacheDir, hashOf } from '../build/cache.js';
-import { cpioGz } from '../build/guest/cpio.js';
+import { cacheDir, hashOf } from '../builds/cache.js';
+import { cpioGz } from '../builds/guest/cpio.js';
 import { boot, type BootResult } from './qemu.js';
 
 export interface ProbeCheck {

@@ -8,7 +8,7 @@ import { appendFileSync, closeSync, createReadStream, existsSync, mkdtempSync, o
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentChannel, GuestError, type TargetEnd } from './channel.js';
-import { targetBundle } from '../build/guest/target-bundle.js';
+import { targetBundle } from '../builds/guest/target-bundle.js';
 import { progress } from '../log.js';
 import { ENV } from '../protocol/env.js';
 

@@ -7,12 +7,12 @@ import { existsSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cacheDir, hashOf, publishDir, withLock } from '../../src/build/cache.js';
-import type { CpioEntry } from '../../src/build/guest/cpio.js';
-import { elfClosure } from '../../src/build/guest/target-bundle.js';
+import { cacheDir, hashOf, publishDir, withLock } from '../../src/builds/cache.js';
+import type { CpioEntry } from '../../src/builds/guest/cpio.js';
+import { elfClosure } from '../../src/builds/guest/target-bundle.js';
 import { makeScratchDisk } from '../../src/target/guest.js';
 import { startQemu, type Vm } from '../../src/target/qemu.js';
-import { ramdisk } from '../../src/build/guest/ramdisk.js';
+import { ramdisk } from '../../src/builds/guest/ramdisk.js';
 
 /** dropbear-bin and what it links, from Debian for arm64: downloaded and unpacked, never installed. */
 const PACKAGES = ['dropbear-bin', 'libc6', 'libcrypt1', 'zlib1g', 'libtomcrypt1', 'libtommath1', 'libgmp10'].map((p) => `${p}:arm64`);

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { cacheDir, publishDir, withLock } from '../../src/build/cache.js';
+import { cacheDir, publishDir, withLock } from '../../src/builds/cache.js';
 
 /**
  * The package a meta-package depends on (linux-image-cloud-arm64: 6.1; linux-image-6.12-cloud-arm64),

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scratchDir } from '../helpers/cli.js';
-import { memberOf, memberProblem, unpackTar } from '../../src/build/archive.js';
+import { memberOf, memberProblem, unpackTar } from '../../src/builds/archive.js';
 
 type Entry = { name: string; type?: '0' | '1' | '2' | '3' | '4' | '5' | '6'; data?: string; link?: string; mode?: number };
 

@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scratchDir } from '../helpers/cli.js';
-import { diskFull, entryProblem, publishDir, usableEntry } from '../../src/build/cache.js';
-import { debKernel } from '../../src/build/modules.js';
+import { diskFull, entryProblem, publishDir, usableEntry } from '../../src/builds/cache.js';
+import { debKernel } from '../../src/builds/modules.js';
 
 /** Runs fn with the cache in a directory of its own, and what it said on stderr. */
 async function withCache<T>(t: { after(fn: () => void): void }, fn: (root: string) => Promise<T>): Promise<{ value: T; said: string }> {

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { cli, scratchDir } from '../helpers/cli.js';
-import { kernelImageProblem } from '../../src/build/kernel-image.js';
+import { kernelImageProblem } from '../../src/builds/kernel-image.js';
 import { commands, MEM_MIN_MIB, OPTIONS, parseCommandLine, usage, UsageError } from '../../src/cli/options.js';
 import { parseOptions, suiteEntries, type SuiteOptions } from '../../src/suite/options.js';
 import { suite } from '../../src/scenarios/index.js';

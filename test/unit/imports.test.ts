@@ -1,5 +1,5 @@
 // The house's shape: imports flow one way, model ← protocol ← suite ← scenarios ← report ←
-// agent | build ← target ← pipeline ← fuzz | mutation ← cli, and no two files or folders import
+// agent | builds ← target ← pipeline ← fuzz | mutation ← cli, and no two files or folders import
 // each other round a circle. log.ts and native.ts are leaves anyone may use.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -10,12 +10,12 @@ import { packageRoot } from '../../src/native.js';
 const RANK: Record<string, number> = {
   log: 0, native: 0,
   model: 1, protocol: 2, suite: 3, scenarios: 4, report: 5,
-  agent: 6, build: 6, target: 7, pipeline: 8, fuzz: 9, mutation: 9, cli: 10,
+  agent: 6, builds: 6, target: 7, pipeline: 8, fuzz: 9, mutation: 9, cli: 10,
 };
 
 const SRC = join(packageRoot, 'src');
 const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? files(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : []));
-/** src/build/guest/image.ts -> build; src/pipeline.ts -> pipeline */
+/** src/builds/guest/image.ts -> builds; src/pipeline.ts -> pipeline */
 const areaOf = (file: string) => relative(SRC, file).split('/')[0]!.replace(/\.ts$/, '');
 
 /** Every relative import of each source file, type-only ones included: a cycle of types is still a knot to read. */

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultPatches } from '../../src/build/kernel.js';
+import { defaultPatches } from '../../src/builds/kernel.js';
 import type { RunReport } from '../../src/report/json.js';
 import { kcidbProblems, kcidbReport, patchsetHash } from '../../src/report/kcidb.js';
 

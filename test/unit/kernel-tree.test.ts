@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { defaultPatches, droppedSymbols, readSeries, requestedSymbols, seriesInTree, syncTree } from '../../src/build/kernel.js';
+import { defaultPatches, droppedSymbols, readSeries, requestedSymbols, seriesInTree, syncTree } from '../../src/builds/kernel.js';
 
 function scratch(t: { after(fn: () => void): void }): string {
   const d = mkdtempSync(join(tmpdir(), 'reclaim-tree-'));

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { guestModules, modinfoDepends, modulesProblem } from '../../src/build/modules.js';
-import { imageRelease } from '../../src/build/kernel-image.js';
+import { guestModules, modinfoDepends, modulesProblem } from '../../src/builds/modules.js';
+import { imageRelease } from '../../src/builds/kernel-image.js';
 import { scratchDir } from '../helpers/cli.js';
 
 /** A fake module: a .modinfo-like run of NUL-separated key=value strings. */

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { accelOf, exitCause, findCrash, qemuArgs } from '../../src/target/qemu.js';
-import { suiteVersions } from '../../src/build/guest/image.js';
-import { cpioGz } from '../../src/build/guest/cpio.js';
+import { suiteVersions } from '../../src/builds/guest/image.js';
+import { cpioGz } from '../../src/builds/guest/cpio.js';
 import { parseProbeOutput } from '../../src/target/smoke.js';
 
 test('findCrash picks the first crash report and keeps its trace', () => {

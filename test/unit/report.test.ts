@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot } from '../../src/native.js';
-import { cacheDir, hashOf, publishDir, withLock } from '../../src/build/cache.js';
+import { cacheDir, hashOf, publishDir, withLock } from '../../src/builds/cache.js';
 import { humanReport, resultLine } from '../../src/report/human.js';
 import { byGroup, summarize, type RunReport } from '../../src/report/json.js';
 import { ktapName, ktapReport } from '../../src/report/ktap.js';

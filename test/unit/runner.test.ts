@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { foldRounds, runSuite, selectScenarios } from '../../src/suite/runner.js';
 import { fromConfig, parseExpect } from '../../src/protocol/kconfig.js';
-import { expectedOf } from '../../src/build/kernel.js';
+import { expectedOf } from '../../src/builds/kernel.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

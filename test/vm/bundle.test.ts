@@ -6,7 +6,7 @@ import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
-import { targetBundle } from '../../src/build/guest/target-bundle.js';
+import { targetBundle } from '../../src/builds/guest/target-bundle.js';
 import { scratchDir } from '../helpers/cli.js';
 
 test('target bundle: self-contained, cached by content, and Node starts from it alone', async (t) => {

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { cli } from '../helpers/cli.js';
 import { packageRoot } from '../../src/native.js';
-import { buildKernel } from '../../src/build/kernel.js';
-import { bundleAgent } from '../../src/build/guest/agent-bundle.js';
-import { buildImage } from '../../src/build/guest/image.js';
-import { entryProblem } from '../../src/build/cache.js';
+import { buildKernel } from '../../src/builds/kernel.js';
+import { bundleAgent } from '../../src/builds/guest/agent-bundle.js';
+import { buildImage } from '../../src/builds/guest/image.js';
+import { entryProblem } from '../../src/builds/cache.js';
 
 /** fn's value and what it said on stderr. */
 async function saying<T>(fn: () => Promise<T>): Promise<{ value: T; said: string }> {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { crossBuild } from '../../src/build/crossbuild.js';
+import { crossBuild } from '../../src/builds/crossbuild.js';
 import { loadNative } from '../../src/native.js';
 import { Subject } from '../../src/agent/subject.js';
 

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { packageRoot } from '../../src/native.js';
-import { buildImage } from '../../src/build/guest/image.js';
-import { buildKernel } from '../../src/build/kernel.js';
+import { buildImage } from '../../src/builds/guest/image.js';
+import { buildKernel } from '../../src/builds/kernel.js';
 import { startQemu } from '../../src/target/qemu.js';
 
 const AGENT = `'use strict';

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/native.js';
-import { buildKernel } from '../../src/build/kernel.js';
+import { buildKernel } from '../../src/builds/kernel.js';
 import { bootSmoke, type SmokeResult } from '../../src/target/smoke.js';
 
 const PATCHED_ONLY = [

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/native.js';
-import { bundleRunner } from '../../src/build/guest/agent-bundle.js';
+import { bundleRunner } from '../../src/builds/guest/agent-bundle.js';
 import { stageProblem } from '../../src/agent/stage.js';
 import type { RunReport } from '../../src/report/json.js';
 import { scratchDir } from '../helpers/cli.js';

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { debianSource, defaultPatches, readSeries } from '../../src/build/kernel.js';
+import { debianSource, defaultPatches, readSeries } from '../../src/builds/kernel.js';
 
 const series = readSeries(defaultPatches);
 

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/native.js';
-import { buildKernel } from '../../src/build/kernel.js';
+import { buildKernel } from '../../src/builds/kernel.js';
 import type { RunReport } from '../../src/report/json.js';
 import { startBoard, type Board } from '../helpers/board.js';
 import { cli, scratchDir } from '../helpers/cli.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { packageRoot } from '../../src/native.js';
-import { missingFor, NEEDS, onPath, requirements } from '../../src/build/doctor.js';
+import { missingFor, NEEDS, onPath, requirements } from '../../src/builds/doctor.js';
 import type { RunReport } from '../../src/report/json.js';
 import { cli, scratchDir } from '../helpers/cli.js';
 

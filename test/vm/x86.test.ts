@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunReport } from '../../src/report/json.js';
 import { kcidbProblems } from '../../src/report/kcidb.js';
-import { kvmProblem } from '../../src/build/arch.js';
+import { kvmProblem } from '../../src/builds/arch.js';
 import { selectScenarios } from '../../src/suite/runner.js';
 import { suite } from '../../src/scenarios/index.js';
 import type { MutantResult } from '../../src/mutation/handwritten.js';
