@@ -41,7 +41,7 @@ test('cache faults: a corrupt guest image is built again, by two builders at onc
   const img = await buildImage({ agentBundle });
   appendFileSync(img.initrd, 'corrupt');
   // two processes at once: one builds under the lock, the other waits and takes its entry
-  const script = `import(${JSON.stringify(join(packageRoot, 'dist/src/build/guest/image.js'))}).then(async (m) => { const r = await m.buildImage({ agentBundle: ${JSON.stringify(agentBundle)} }); console.log(JSON.stringify(r)); })`;
+  const script = `import(${JSON.stringify(join(packageRoot, 'dist/src/builds/guest/image.js'))}).then(async (m) => { const r = await m.buildImage({ agentBundle: ${JSON.stringify(agentBundle)} }); console.log(JSON.stringify(r)); })`;
   const one = () => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
     const p = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
